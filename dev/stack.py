@@ -1,0 +1,380 @@
+"""The stack as native processes: `make dev`, and what the tests start.
+
+The same parts as compose, without containers: a throwaway PostgreSQL cluster seeded by the files
+in postgres/ exactly as the image's entrypoint runs them, each service started with the CMD of its
+own Dockerfile, and nginx rendered from nginx/templates/ with envsubst as the nginx image does.
+
+    python dev/stack.py          # foreground; Ctrl-C stops everything
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("api", "legacy", "counter")
+DEFAULT_PORTS = {"http": 8080, "postgres": 55432, "api": 8000, "legacy": 8001, "counter": 8002}
+DATABASE = "products"
+SUPERUSER = "postgres"
+APP_USER = "app"
+DEBIAN_PACKAGES = {"initdb": "postgresql", "nginx": "nginx", "envsubst": "gettext-base"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_bindir() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+def ensure_tools() -> None:
+    """PostgreSQL, nginx and envsubst: installed with apt-get when missing and we may."""
+    missing = []
+    if postgres_bindir() is None:
+        missing.append(DEBIAN_PACKAGES["initdb"])
+    for tool in ("nginx", "envsubst"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            missing.append(DEBIAN_PACKAGES[tool])
+    if not missing:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"installing {' '.join(missing)} with apt-get", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
+        return
+    raise SystemExit(
+        f"missing: {', '.join(missing)}. Install them (Debian/Ubuntu: sudo apt-get install {' '.join(missing)})"
+    )
+
+
+def container_command(service: str) -> list[str]:
+    """The CMD of services/<service>/Dockerfile: the native run starts exactly what the image does."""
+    dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
+    commands = re.findall(r"^CMD\s+(\[.*\])\s*$", dockerfile, flags=re.MULTILINE)
+    if not commands:
+        raise RuntimeError(f"services/{service}/Dockerfile has no exec-form CMD")
+    return json.loads(commands[-1])
+
+
+def render_template(template: Path, env: dict[str, str]) -> str:
+    """envsubst restricted to the variables that are defined, like the nginx image's entrypoint."""
+    defined = " ".join(f"${{{name}}}" for name in env)
+    return subprocess.run(
+        ["envsubst", defined], input=template.read_text(), env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
+class Stack:
+    def __init__(
+        self,
+        state_dir: Path,
+        ports: dict[str, int] | None = None,
+        workers: int | None = None,
+        seed_scale: int = 1,
+        echo: bool = False,
+    ) -> None:
+        self.state_dir = state_dir
+        self.ports = {**DEFAULT_PORTS, **(ports or {})}
+        self.workers = workers
+        self.seed_scale = seed_scale
+        self.echo = echo
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.logs_dir = state_dir / "logs"
+        self.secrets_dir = state_dir / "secrets"
+        self.nginx_dir = state_dir / "nginx"
+        # PostgreSQL refuses to run as root: as root, its files live where its own user can reach.
+        self.pg_user = SUPERUSER if os.geteuid() == 0 else None
+        self.pg_dir = Path(tempfile.mkdtemp(prefix="stack-pg-"))
+        self.pgdata = self.pg_dir / "data"
+        self.bindir: Path | None = None
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['http']}"
+
+    @property
+    def app_password_file(self) -> Path:
+        return self.secrets_dir / "app_db_password"
+
+    def database_url(self, with_password: bool = False) -> str:
+        auth = APP_USER
+        if with_password:
+            auth += ":" + self.app_password_file.read_text().strip()
+        return f"postgresql://{auth}@127.0.0.1:{self.ports['postgres']}/{DATABASE}"
+
+    def service_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    # -- whole stack -------------------------------------------------------------------------
+    def start(self) -> None:
+        ensure_tools()
+        self.bindir = postgres_bindir()
+        for folder in (self.logs_dir, self.secrets_dir, self.nginx_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._write_secrets()
+        try:
+            self._init_postgres()
+            self.start_postgres()
+            self._seed()
+            for service in SERVICES:
+                self.start_service(service)
+            self.start_nginx()
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self._write_env_file()
+
+    def stop(self) -> None:
+        for name in ["nginx", *reversed(SERVICES), "postgres"]:
+            if name in self.processes:
+                self.stop_process(name)
+        shutil.rmtree(self.pg_dir, ignore_errors=True)
+
+    def env_lines(self) -> dict[str, str]:
+        return {
+            "HTTP_URL": self.http_url,
+            "WS_URL": self.http_url.replace("http", "ws", 1) + "/counter",
+            "DATABASE_URL": self.database_url(with_password=True),
+            **{f"{s.upper()}_URL": self.service_url(s) for s in SERVICES},
+            "LOGS_DIR": str(self.logs_dir),
+        }
+
+    def _write_env_file(self) -> None:
+        lines = [f"{key}={value}" for key, value in self.env_lines().items()]
+        (self.state_dir / "dev.env").write_text("\n".join(lines) + "\n")
+
+    def _write_secrets(self) -> None:
+        for name in ("postgres_password", "app_db_password"):
+            path = self.secrets_dir / name
+            if not path.exists():
+                path.write_text(secrets.token_urlsafe(24))
+                path.chmod(0o644)  # read by the postgres user's init scripts when we are root
+
+    # -- PostgreSQL ----------------------------------------------------------------------------
+    def _as_pg_user(self) -> dict:
+        if self.pg_user is None:
+            return {}
+        return {"user": self.pg_user, "group": pwd.getpwnam(self.pg_user).pw_gid}
+
+    def _init_postgres(self) -> None:
+        assert self.bindir is not None
+        if self.pg_user is not None:
+            shutil.chown(self.pg_dir, self.pg_user)
+        pwfile = self.pg_dir / "pwfile"
+        shutil.copy(self.secrets_dir / "postgres_password", pwfile)
+        if self.pg_user is not None:
+            shutil.chown(pwfile, self.pg_user)
+        self._run_logged(
+            "initdb",
+            [str(self.bindir / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, f"--pwfile={pwfile}",
+             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale"],
+            **self._as_pg_user(),
+        )
+        pwfile.unlink()
+
+    def start_postgres(self) -> None:
+        assert self.bindir is not None
+        self._spawn(
+            "postgres",
+            [str(self.bindir / "postgres"), "-D", str(self.pgdata), "-p", str(self.ports["postgres"]),
+             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.pg_dir}"],
+            env={**os.environ, "HOME": str(self.pg_dir)},
+            **self._as_pg_user(),
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready = subprocess.run(
+                [str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.ports["postgres"])]
+            )
+            if ready.returncode == 0:
+                return
+            if self.processes["postgres"].poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"PostgreSQL did not start; see {self.logs_dir / 'postgres.log'}")
+
+    def stop_postgres(self) -> None:
+        self.stop_process("postgres")
+
+    def _psql_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PGHOST": str(self.pg_dir),
+            "PGPORT": str(self.ports["postgres"]),
+            "POSTGRES_USER": SUPERUSER,
+            "POSTGRES_DB": DATABASE,
+            "APP_DB_USER": APP_USER,
+            "APP_DB_PASSWORD_FILE": str(self.app_password_file),
+            "SEED_SCALE": str(self.seed_scale),
+        }
+
+    def _seed(self) -> None:
+        """What the postgres image's entrypoint does on an empty data directory, in the same order."""
+        env = self._psql_env()
+        psql = ["psql", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER]
+        self._run_logged("seed", [*psql, "-d", "postgres", "-c", f'CREATE DATABASE "{DATABASE}"'], env=env)
+        for script in sorted((ROOT / "postgres").iterdir()):
+            if script.suffix == ".sql":
+                self._run_logged("seed", [*psql, "-d", DATABASE, "-f", str(script)], env=env)
+            elif script.suffix == ".sh":
+                self._run_logged("seed", ["bash", str(script)], env=env)
+
+    # -- services and nginx ---------------------------------------------------------------------
+    def service_env(self, service: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.ports[service]),
+            "DATABASE_URL": self.database_url(),
+            "DATABASE_PASSWORD_FILE": str(self.app_password_file),
+        }
+        if self.workers is not None:
+            env["WORKERS"] = str(self.workers)
+        return env
+
+    def start_service(self, service: str) -> None:
+        self._spawn(service, container_command(service), env=self.service_env(service), cwd=self.state_dir)
+
+    def nginx_env(self) -> dict[str, str]:
+        return {
+            "LISTEN_PORT": str(self.ports["http"]),
+            "API_UPSTREAM": f"127.0.0.1:{self.ports['api']}",
+            "LEGACY_UPSTREAM": f"127.0.0.1:{self.ports['legacy']}",
+            "COUNTER_UPSTREAM": f"127.0.0.1:{self.ports['counter']}",
+            "STATIC_ROOT": str(ROOT / "nginx" / "html"),
+        }
+
+    def start_nginx(self) -> None:
+        conf = self.nginx_dir / "nginx.conf"
+        conf.write_text(render_template(ROOT / "nginx" / "templates" / "nginx.conf.template", self.nginx_env()))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        prefix = f"{self.nginx_dir}/"
+        self._run_logged("nginx", [nginx, "-t", "-q", "-p", prefix, "-c", str(conf), "-e", "stderr"])
+        self._spawn("nginx", [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", "daemon off;"])
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        checks = [f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"]
+        deadline = time.monotonic() + timeout
+        for url in checks:
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except (urllib.error.URLError, OSError):
+                    pass
+                for name, process in self.processes.items():
+                    if process.poll() is not None:
+                        raise RuntimeError(f"{name} exited with {process.returncode}; see {self.logs_dir / name}.log")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{url} not ready after {timeout}s; logs in {self.logs_dir}")
+                time.sleep(0.2)
+
+    # -- processes --------------------------------------------------------------------------
+    def _spawn(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
+        # A session of its own: the terminal's Ctrl-C reaches us only, and we stop children in order.
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, **kwargs,
+        )
+        self.processes[name] = process
+        threading.Thread(target=self._pump, args=(name, process), daemon=True).start()
+        return process
+
+    def _pump(self, name: str, process: subprocess.Popen) -> None:
+        with open(self.logs_dir / f"{name}.log", "ab") as log:
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+                if self.echo:
+                    sys.stdout.write(f"{name:>8} | {line.decode(errors='replace')}")
+                    sys.stdout.flush()
+
+    def _run_logged(self, name: str, command: list[str], **kwargs) -> None:
+        with open(self.logs_dir / f"{name}.log", "ab") as log:
+            result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, **kwargs)
+        if result.returncode != 0:
+            tail = (self.logs_dir / f"{name}.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{' '.join(command[:3])}… failed ({result.returncode}):\n{tail}")
+
+    def signal_process(self, name: str, signum: int) -> None:
+        os.killpg(self.processes[name].pid, signum)
+
+    def stop_process(self, name: str, timeout: float = 25) -> int:
+        """The polite stop each program documents, then SIGKILL for anything left in its group."""
+        process = self.processes.pop(name)
+        polite = {"postgres": signal.SIGINT, "nginx": signal.SIGQUIT}.get(name, signal.SIGTERM)
+        if process.poll() is None:
+            try:
+                os.kill(process.pid, polite)
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return process.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".state")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes per service")
+    parser.add_argument("--seed-scale", type=int, default=int(os.environ.get("SEED_SCALE", "1")))
+    args = parser.parse_args()
+    ports = {key: int(os.environ.get(f"{key.upper()}_PORT", default)) for key, default in DEFAULT_PORTS.items()}
+    stack = Stack(args.state_dir, ports=ports, workers=args.workers, seed_scale=args.seed_scale, echo=True)
+
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    stack.start()
+    print("\nThe stack is up (Ctrl-C stops it):")
+    for key, value in stack.env_lines().items():
+        print(f"  {key:<14} {value}")
+    print(f"  (also in {args.state_dir / 'dev.env'})\n", flush=True)
+    try:
+        while not stopping.wait(0.5):
+            for name, process in list(stack.processes.items()):
+                if process.poll() is not None:
+                    print(f"{name} exited with {process.returncode}; stopping the stack", file=sys.stderr)
+                    stopping.set()
+    finally:
+        print("stopping…", file=sys.stderr)
+        stack.stop()
+        (args.state_dir / "dev.env").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

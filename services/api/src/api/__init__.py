@@ -1,0 +1,1 @@
+"""The FastAPI REST service behind /api."""

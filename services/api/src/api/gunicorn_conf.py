@@ -1,0 +1,17 @@
+"""gunicorn settings, read from the same Settings as the app (gunicorn -c python:api.gunicorn_conf)."""
+
+from api.logs import LOGCONFIG
+from api.settings import Settings
+
+settings = Settings()
+
+bind = f"{settings.host}:{settings.port}"
+workers = settings.workers
+worker_class = "api.worker.Worker"
+# Longer than nginx's upstream keepalive, so nginx, not us, closes idle pooled connections.
+keepalive = 75
+# SIGTERM: stop accepting, let in-flight requests finish for up to this long.
+graceful_timeout = 20
+# No runtime control socket (gunicornc): nothing here uses it, and the root filesystem is read-only.
+control_socket_disable = True
+logconfig_dict = LOGCONFIG

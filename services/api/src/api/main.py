@@ -1,0 +1,37 @@
+"""The application: gunicorn serves `api.main:app` (see gunicorn_conf.py)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.db import create_pool
+from api.routes import brands, products, system
+from api.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(settings)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(
+        title="Shop API",
+        summary="Brands and products from the shared PostgreSQL catalogue.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (brands, products, system):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

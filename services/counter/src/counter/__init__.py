@@ -1,0 +1,1 @@
+"""Live count of connected users over websockets, exact across processes and replicas."""

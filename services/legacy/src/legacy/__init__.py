@@ -1,0 +1,1 @@
+"""The classic aiohttp REST service behind /legacy."""
