@@ -1,0 +1,56 @@
+"""Fixtures shared by every test folder.
+
+The end-to-end tests talk to the stack only through nginx, at `base_url`. By default they start the
+native stack (dev/stack.py) on free ports for this session; with STACK_URL set (make test-compose)
+they run against that stack instead. Tests marked `native` also stop and start processes, which only
+the native stack lets them do; test-compose deselects them (-m "not native").
+"""
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from dev.stack import DEFAULT_PORTS, Stack, free_port
+
+
+@pytest.fixture(scope="session")
+def native_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack | None]:
+    if os.environ.get("STACK_URL"):
+        yield None
+        return
+    stack = Stack(
+        tmp_path_factory.mktemp("stack"),
+        ports={name: free_port() for name in DEFAULT_PORTS},
+        workers=2,  # every multi-process path is exercised even on a one-core machine
+    )
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def stack(native_stack: Stack | None) -> Stack:
+    """The native stack, for tests that need its processes or its database (marked `native`)."""
+    if native_stack is None:
+        pytest.fail("this test needs the native stack; run it without STACK_URL (it is marked native)")
+    return native_stack
+
+
+@pytest.fixture(scope="session")
+def base_url(native_stack: Stack | None) -> str:
+    return os.environ.get("STACK_URL") or native_stack.http_url
+
+
+@pytest.fixture(scope="session")
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http", "ws", 1) + "/counter"
+
+
+@pytest.fixture
+def http(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        yield client
