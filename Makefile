@@ -37,12 +37,12 @@ dev: $(VENV)/.synced ## Run the same stack as native processes, in the foregroun
 	$(PYTHON) dev/stack.py
 
 test: $(VENV)/.synced ## Run every test against a native stack it starts itself
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m "not compose" $(PYTEST_ARGS)
 
 test-compose: $(VENV)/.synced secrets ## Build and start the compose stack, run the same suite against it, remove it
 	@trap '$(COMPOSE) -p $(TEST_PROJECT) down -v --remove-orphans >/dev/null 2>&1' EXIT; \
 	HTTP_PORT=$(TEST_HTTP_PORT) $(COMPOSE) -p $(TEST_PROJECT) up -d --build --wait --wait-timeout 300 && \
-	STACK_URL=http://127.0.0.1:$(TEST_HTTP_PORT) $(PYTHON) -m pytest -m "not native" $(PYTEST_ARGS) || \
+	STACK_URL=http://127.0.0.1:$(TEST_HTTP_PORT) STACK_COMPOSE_PROJECT=$(TEST_PROJECT) $(PYTHON) -m pytest -m "not native" $(PYTEST_ARGS) || \
 	{ status=$$?; $(COMPOSE) -p $(TEST_PROJECT) logs --tail 80; exit $$status; }
 
 clean: ## Remove the virtualenv and native-run state

@@ -54,3 +54,16 @@ def ws_url(base_url: str) -> str:
 def http(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url, timeout=10) as client:
         yield client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The bad-input table's size, so a run says how many cases it refused (tests/test_bad_input.py)."""
+    rows = [
+        report
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", None) == "call" and "test_bad_input_is_refused" in report.nodeid
+    ]
+    if rows:
+        refused = sum(report.passed for report in rows)
+        terminalreporter.write_line(f"bad-input table: {refused} of {len(rows)} cases refused as specified")

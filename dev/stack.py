@@ -143,6 +143,7 @@ class Stack:
             self._seed()
             for service in SERVICES:
                 self.start_service(service)
+            self.wait_ready([f"{self.service_url(service)}/healthz" for service in SERVICES])
             self.start_nginx()
             self.wait_ready()
         except BaseException:
@@ -269,6 +270,9 @@ class Stack:
             "LEGACY_UPSTREAM": f"127.0.0.1:{self.ports['legacy']}",
             "COUNTER_UPSTREAM": f"127.0.0.1:{self.ports['counter']}",
             "STATIC_ROOT": str(ROOT / "nginx" / "html"),
+            # Loopback is where make bench and make loadtest come from; tests reach the limits
+            # from another loopback address (127.0.0.2).
+            "LIMIT_EXEMPT_CIDR": "127.0.0.1/32",
         }
 
     def start_nginx(self) -> None:
@@ -279,10 +283,13 @@ class Stack:
         self._run_logged("nginx", [nginx, "-t", "-q", "-p", prefix, "-c", str(conf), "-e", "stderr"])
         self._spawn("nginx", [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", "daemon off;"])
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        checks = [f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"]
+    def readiness_urls(self) -> list[str]:
+        return [f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"]
+
+    def wait_ready(self, urls: list[str] | None = None, timeout: float = 60) -> None:
+        """Until every URL answers 200 (default: each service's readiness, through nginx)."""
         deadline = time.monotonic() + timeout
-        for url in checks:
+        for url in urls or self.readiness_urls():
             while True:
                 try:
                     with urllib.request.urlopen(url, timeout=2) as response:
@@ -295,7 +302,11 @@ class Stack:
                         raise RuntimeError(f"{name} exited with {process.returncode}; see {self.logs_dir / name}.log")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{url} not ready after {timeout}s; logs in {self.logs_dir}")
-                time.sleep(0.2)
+                time.sleep(0.1)
+
+    def superuser_dsn(self) -> str:
+        """The superuser over the cluster's unix socket (trusted locally, as in the image)."""
+        return f"postgresql://{SUPERUSER}@/{DATABASE}?host={self.pg_dir}&port={self.ports['postgres']}"
 
     # -- processes --------------------------------------------------------------------------
     def _spawn(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:

@@ -15,6 +15,7 @@ ERROR_CODES = {
     409: "conflict",
     413: "payload_too_large",
     422: "invalid_request",
+    500: "internal_error",
     503: "database_unavailable",
 }
 
@@ -43,7 +44,15 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # After one failure every idle connection is suspect (the server may have restarted): replace
+    # them all on their next use, so recovery costs one failed request, not one per connection.
+    await request.app.state.pool.expire_connections()
     return error_response(503, "the database is unavailable; retry shortly")
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    # Still JSON; the traceback goes to the log (the server logs the exception after this).
+    return error_response(500, "internal error")
 
 
 def install(app: FastAPI) -> None:
@@ -51,3 +60,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, database_unavailable)
+    app.add_exception_handler(Exception, internal_error)

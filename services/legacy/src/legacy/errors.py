@@ -3,16 +3,21 @@
 The classic example answered bare status codes; the codes stay, a body is added.
 """
 
+import logging
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from legacy.db import DATABASE_UNAVAILABLE
+from legacy.db import DATABASE_UNAVAILABLE, POOL
+
+log = logging.getLogger(__name__)
 
 ERROR_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    500: "internal_error",
     503: "database_unavailable",
 }
 
@@ -34,4 +39,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             response.headers["Allow"] = exc.headers.get("Allow", "")
         return response
     except DATABASE_UNAVAILABLE:
+        # Every idle connection is now suspect (the server may have restarted): replace them all
+        # on next use, so recovery costs one failed request, not one per pooled connection.
+        await request.app[POOL].expire_connections()
         return error_response(503, "the database is unavailable; retry shortly")
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal error")

@@ -1,0 +1,107 @@
+"""Bad input, table-driven: every row is sent through nginx and must get the status it names and a
+JSON error body, never a 5xx. The count of rows is printed at the end of the run (conftest.py)."""
+
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+BIG = "x" * 100_000
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: str
+    expected: frozenset[int]
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def case(name: str, method: str, path: str, *expected: int, body: str | bytes | None = None, **headers: str) -> Case:
+    raw = body.encode() if isinstance(body, str) else body
+    return Case(name, method, path, frozenset(expected), raw, {k.replace("_", "-"): v for k, v in headers.items()})
+
+
+JSON = {"content_type": "application/json"}
+
+CASES = [
+    # Ids that are not integers, not positive, beyond 32 and 64 bits, or carry SQL.
+    case("api id not an integer", "GET", "/api/products/abc", 422),
+    case("api id a float", "GET", "/api/products/1.5", 422),
+    case("api id negative", "GET", "/api/products/-1", 422),
+    case("api id zero", "GET", "/api/products/0", 422),
+    case("api id beyond int32", "GET", "/api/products/2147483648", 422),
+    case("api id beyond int64", "GET", "/api/products/99999999999999999999999", 422),
+    case("api id with SQL", "GET", "/api/products/1%3B%20DROP%20TABLE%20product", 422),
+    case("api id with OR 1=1", "GET", "/api/products/1%20OR%201%3D1", 422),
+    case("api brand id not an integer", "GET", "/api/brands/abc", 422),
+    case("api brand id beyond int64", "GET", "/api/brands/99999999999999999999999/products", 422),
+    case("api unknown product", "GET", "/api/products/999999", 404),
+    case("api unknown brand", "GET", "/api/brands/999999", 404),
+    case("legacy id not an integer", "GET", "/legacy/products/abc", 400),
+    case("legacy id a float", "GET", "/legacy/products/1.5", 400),
+    case("legacy id negative", "GET", "/legacy/products/-1", 400, 404),
+    case("legacy id zero", "GET", "/legacy/products/0", 400, 404),
+    case("legacy id beyond int32", "GET", "/legacy/products/2147483648", 400, 404),
+    case("legacy id beyond int64", "GET", "/legacy/products/99999999999999999999999", 400, 404),
+    case("legacy id with SQL", "GET", "/legacy/products/1%3B%20DROP%20TABLE%20product", 400),
+    case("legacy unknown product", "GET", "/legacy/products/999999", 404),
+    # Query parameters out of range.
+    case("page limit zero", "GET", "/api/products?limit=0", 422),
+    case("page limit huge", "GET", "/api/products?limit=100000", 422),
+    case("page cursor negative", "GET", "/api/products?after=-5", 422),
+    case("page cursor not an integer", "GET", "/api/products?after=abc", 422),
+    case("brand filter not an integer", "GET", "/api/products?brand_id=abc", 422),
+    # Unknown paths.
+    case("unknown api path", "GET", "/api/nope", 404),
+    case("unknown legacy path", "GET", "/legacy/nope", 404),
+    case("unknown page", "GET", "/nope.html", 404),
+    case("unknown counter path", "GET", "/counter/nope", 404),
+    case("path traversal", "GET", "/../../etc/passwd", 400, 404),
+    case("encoded path traversal", "GET", "/%2e%2e/%2e%2e/etc/passwd", 400, 404),
+    # Wrong methods.
+    case("delete all brands", "DELETE", "/api/brands", 405),
+    case("put a product", "PUT", "/api/products/1", 405),
+    case("post to legacy brands", "POST", "/legacy/brands", 405),
+    case("delete a legacy product", "DELETE", "/legacy/products/1", 405),
+    case("post to the page", "POST", "/", 405),
+    # Bodies: malformed, wrong shape, wrong types, unknown brand, too large.
+    case("malformed JSON", "POST", "/api/products", 422, body="{", **JSON),
+    case("JSON null", "POST", "/api/products", 422, body="null", **JSON),
+    case("JSON array", "POST", "/api/products", 422, body="[]", **JSON),
+    case("missing fields", "POST", "/api/products", 422, body="{}", **JSON),
+    case("wrong types", "POST", "/api/products", 422, body='{"product_name": 5, "brand_id": "x"}', **JSON),
+    case("empty name", "POST", "/api/products", 422, body='{"product_name": "  ", "brand_id": 1}', **JSON),
+    case("name too long", "POST", "/api/products", 422, body='{"product_name": "%s", "brand_id": 1}' % ("n" * 5000), **JSON),
+    case("unknown brand", "POST", "/api/products", 409, 422, body='{"product_name": "x", "brand_id": 999999}', **JSON),
+    case("brand beyond int64", "POST", "/api/products", 422, body='{"product_name": "x", "brand_id": 1e30}', **JSON),
+    case("not JSON at all", "POST", "/api/products", 422, body="product_name=x&brand_id=1", content_type="application/x-www-form-urlencoded"),
+    case("body over 64 KiB", "POST", "/api/products", 413, body='{"product_name": "%s", "brand_id": 1}' % BIG, **JSON),
+    # Oversized URLs and headers stop at nginx.
+    case("URL over 8 KiB", "GET", "/api/products/" + "1" * 9000, 414),
+    case("header over 8 KiB", "GET", "/api/brands", 400, x_padding="p" * 9000),
+    case("cookie over 8 KiB", "GET", "/", 400, cookie="c=" + "p" * 9000),
+    # The websocket route without a websocket handshake.
+    case("plain GET on the websocket", "GET", "/counter", 400, 426),
+    case("POST on the websocket", "POST", "/counter", 400, 405, 426),
+    case("bad websocket version", "GET", "/counter", 400, 426, upgrade="websocket", sec_websocket_version="7", sec_websocket_key="bad"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_refused_with_a_json_error(http: httpx.Client, case: Case) -> None:
+    response = http.request(case.method, case.path, content=case.body, headers=case.headers)
+    assert response.status_code in case.expected, response.text[:300]
+    assert response.status_code < 500
+    if case.path.startswith("/counter"):
+        return  # the websocket server answers a failed handshake in plain text
+    assert response.headers["content-type"].startswith("application/json"), response.text[:300]
+    assert set(response.json()) == {"error", "detail"}
+
+
+def test_nothing_stored_was_lost_or_changed(http: httpx.Client) -> None:
+    """After all of the above, the seeded rows read as before."""
+    assert len(http.get("/api/brands").json()) == 100
+    assert http.get("/api/products/1").json()["product_name"] == "Classic Cotton Jacket"
