@@ -82,7 +82,9 @@ def test_a_non_integer_id_is_a_400(http: httpx.Client, raw_id: str) -> None:
     assert "integer" in body["detail"]
 
 
-@pytest.mark.parametrize("path", ["/legacy/nope", "/legacy/", "/legacy/products", "/legacy/brands/1", "/legacy/legacy/brands"])
+@pytest.mark.parametrize(
+    "path", ["/legacy/nope", "/legacy/", "/legacy/products", "/legacy/brands/1", "/legacy/legacy/brands"]
+)
 def test_an_unknown_path_is_a_json_404_like_the_api(http: httpx.Client, path: str) -> None:
     body = assert_json_error(http.get(path), 404, "not_found")
     assert body == http.get("/api/nope").json() == {"error": "not_found", "detail": "Not Found"}
