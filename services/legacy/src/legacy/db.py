@@ -1,6 +1,6 @@
-"""The asyncpg pool, opened and closed with the application (cleanup_ctx)."""
+"""The asyncpg pool, opened and closed with the application (cleanup_ctx), under a typed key."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 from aiohttp import web
@@ -22,9 +22,10 @@ DATABASE_UNAVAILABLE = (
 )
 
 
-def pool_context(settings: Settings):
+def pool_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_pool(app: web.Application) -> AsyncIterator[None]:
-        # min_size 0: start (and stay up) while the database is away; connect on demand.
+        # min_size 0: start (and stay up) while the database is away and connect on demand; the
+        # timeouts turn a dead database into a prompt 503 instead of a hung request.
         app[POOL] = await asyncpg.create_pool(
             settings.database_url,
             password=settings.database_password(),
@@ -33,7 +34,10 @@ def pool_context(settings: Settings):
             timeout=2,
             command_timeout=5,
         )
-        yield
-        await app[POOL].close()
+        # Closed after the server has drained in-flight requests (graceful shutdown).
+        try:
+            yield
+        finally:
+            await app[POOL].close()
 
     return open_pool

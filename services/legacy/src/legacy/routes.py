@@ -1,57 +1,71 @@
-"""Every route of the service, in one table."""
+"""Every route of the service, in one table. Paths are as nginx forwards them, without /legacy."""
 
 import datetime
+import re
 
 from aiohttp import web
 
 from legacy.db import DATABASE_UNAVAILABLE, POOL
 from legacy.errors import error_response
+from legacy.responses import json_response
 
 routes = web.RouteTableDef()
-MAX_ROW_ID = 2**31 - 1  # SERIAL (int4) keys
+
+# The tables use SERIAL (int4) keys: an integer outside 1..2^31-1 can never name a row.
+MAX_ROW_ID = 2**31 - 1
+# ASCII digits only: int() alone would also take " 7", "1_000" and non-Latin digits like "٣".
+INTEGER = re.compile(r"-?[0-9]+")
+
+
+def row_id(raw: str, what: str) -> int:
+    """The key in a path segment; 400 when it is not an integer, 404 when no row can have it."""
+    shown = raw if len(raw) <= 40 else raw[:40] + "…"  # echo the input, but never a huge one
+    if not INTEGER.fullmatch(raw):
+        raise web.HTTPBadRequest(text=f"{what} id must be an integer, got {shown!r}")
+    # Leading zeros stripped and length checked first: int() of a huge string costs time and fails.
+    digits = raw.removeprefix("-").lstrip("0")
+    if raw.startswith("-") or not digits or len(digits) > 10 or int(digits) > MAX_ROW_ID:
+        raise web.HTTPNotFound(text=f"{what} {shown} does not exist")
+    return int(digits)
 
 
 @routes.get("/time")
 async def time_of_day(request: web.Request) -> web.Response:
-    today = datetime.datetime.today()
-    return web.json_response({"month": today.month, "day": today.day, "time": str(today.time())})
+    today = datetime.datetime.today()  # noqa: DTZ002 - local time of day, as the classic example
+    return json_response({"month": today.month, "day": today.day, "time": str(today.time())})
 
 
 @routes.get("/brands")
 async def list_brands(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire(timeout=3) as connection:
         rows = await connection.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
-    return web.json_response([dict(row) for row in rows])
+    return json_response([dict(row) for row in rows])
 
 
 @routes.get("/products/{product_id}")
 async def get_product(request: web.Request) -> web.Response:
-    raw_id = request.match_info["product_id"]
-    try:
-        product_id = int(raw_id)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"product id must be an integer, got {raw_id!r}") from None
-    if not 1 <= product_id <= MAX_ROW_ID:
-        raise web.HTTPNotFound(text=f"product {product_id} does not exist")
+    product_id = row_id(request.match_info["product_id"], "product")
     async with request.app[POOL].acquire(timeout=3) as connection:
         row = await connection.fetchrow(
             "SELECT product_id, product_name, brand_id FROM product WHERE product_id = $1", product_id
         )
     if row is None:
         raise web.HTTPNotFound(text=f"product {product_id} does not exist")
-    return web.json_response(dict(row))
+    return json_response(dict(row))
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """The process is alive and serving; says nothing about the database."""
+    return json_response({"status": "ok"})
 
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when a query round-trips to the database."""
     try:
         async with request.app[POOL].acquire(timeout=2) as connection:
             await connection.fetchval("SELECT 1", timeout=2)
     except DATABASE_UNAVAILABLE:
         return error_response(503, "the database is unavailable")
-    return web.json_response({"status": "ready"})
+    return json_response({"status": "ready"})
