@@ -36,8 +36,16 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
 
 async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     pool: asyncpg.Pool = request.app.state.pool
-    async with pool.acquire(timeout=3) as connection:
+    connection = await pool.acquire(timeout=3)
+    try:
         yield connection
+    finally:
+        try:
+            await pool.release(connection)
+        except DATABASE_UNAVAILABLE:
+            # The connection died with the database, and the pool has already terminated it and
+            # freed its slot. The response may be on its way: raising here would cut it off.
+            pass
 
 
 Connection = Annotated[asyncpg.Connection, Depends(get_connection)]
