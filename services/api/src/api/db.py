@@ -9,32 +9,51 @@ from fastapi import Depends, Request
 from api.settings import Settings
 
 # Errors that mean "the database is not reachable right now", answered with 503 (see errors.py).
+# Covers: refused or timed-out connects (OSError, TimeoutError), connections that died under us
+# (PostgresConnectionError, InterfaceError "connection is closed"), a server shutting down or starting
+# (OperatorInterventionError: admin_shutdown, cannot_connect_now, …) and one out of connection slots
+# (InsufficientResourcesError: too_many_connections, …).
 DATABASE_UNAVAILABLE = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
 )
+
+
+# Seconds. Connecting, waiting for a free pooled connection, running one query: each bounded, so a
+# database that is down or stuck gives a quick 503 instead of a request that hangs until nginx gives up.
+CONNECT_TIMEOUT = 2
+ACQUIRE_TIMEOUT = 3
+QUERY_TIMEOUT = 5
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     # min_size 0: the service starts (and stays up) while the database is away and connects on
-    # demand; timeouts keep a dead database from hanging requests.
+    # demand. A connection the server dropped is noticed on acquire and replaced, so the pool heals
+    # by itself once the database is back. Timeouts keep a dead database from hanging requests.
     return await asyncpg.create_pool(
         settings.database_url,
         password=settings.database_password(),
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-        timeout=2,
-        command_timeout=5,
+        min_size=min(settings.db_pool_min, settings.pool_max_size),
+        max_size=settings.pool_max_size,
+        timeout=CONNECT_TIMEOUT,
+        command_timeout=QUERY_TIMEOUT,
     )
 
 
 async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     pool: asyncpg.Pool = request.app.state.pool
-    async with pool.acquire(timeout=3) as connection:
-        yield connection
+    async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+        try:
+            yield connection
+        except DATABASE_UNAVAILABLE:
+            # Dead or stuck: drop it now. Released as is, the pool would first wait (up to the
+            # acquire timeout) for the server to confirm the cancelled query, delaying the 503.
+            connection.terminate()
+            raise
 
 
 Connection = Annotated[asyncpg.Connection, Depends(get_connection)]
