@@ -45,29 +45,6 @@ def test_unknown_brand_is_404(http: httpx.Client, brand_id: int, suffix: str) ->
     assert response.json() == {"error": "not_found", "detail": f"brand {brand_id} does not exist"}
 
 
-@pytest.mark.parametrize(
-    ("brand_id", "problem"),
-    [
-        ("abc", "int_parsing"),
-        ("1.5", "int_parsing"),
-        ("0", "greater_than_equal"),
-        ("-3", "greater_than_equal"),
-        (str(INT4_MAX + 1), "less_than_equal"),  # beyond the int4 key
-        (str(2**63), "less_than_equal"),  # beyond int64
-        ("9" * 40, "less_than_equal"),
-    ],
-)
-@pytest.mark.parametrize("suffix", ["", "/products"])
-def test_invalid_brand_id_is_422_with_the_problem(
-    http: httpx.Client, brand_id: str, problem: str, suffix: str
-) -> None:
-    response = http.get(f"/api/brands/{brand_id}{suffix}")
-    assert response.status_code == 422
-    body = response.json()
-    assert body["error"] == "invalid_request"
-    assert [(p["loc"], p["type"]) for p in body["detail"]] == [(["path", "brand_id"], problem)]
-
-
 @pytest.mark.native
 def test_a_brand_without_products_lists_none(stack: Stack, http: httpx.Client) -> None:
     """The app role may not create brands; the superuser (local socket, trust) adds one and removes it."""

@@ -51,32 +51,6 @@ def test_unknown_product_is_404(http: httpx.Client, product_id: int) -> None:
     assert response.json() == {"error": "not_found", "detail": f"product {product_id} does not exist"}
 
 
-@pytest.mark.parametrize(
-    ("product_id", "problem"),
-    [
-        ("abc", "int_parsing"),
-        ("1.5", "int_parsing"),
-        ("1e3", "int_parsing"),
-        ("0x10", "int_parsing"),
-        ("%20", "int_parsing"),
-        ("0", "greater_than_equal"),
-        ("-1", "greater_than_equal"),
-        (str(INT4_MAX + 1), "less_than_equal"),  # beyond the int4 key
-        (str(2**63), "less_than_equal"),  # beyond int64
-        ("1" + "0" * 400, "less_than_equal"),
-    ],
-)
-@pytest.mark.parametrize("method", ["GET", "DELETE"])
-def test_invalid_product_id_is_422_with_the_problem(
-    http: httpx.Client, method: str, product_id: str, problem: str
-) -> None:
-    response = http.request(method, f"/api/products/{product_id}")
-    assert response.status_code == 422
-    body = response.json()
-    assert body["error"] == "invalid_request"
-    assert [(p["loc"], p["type"]) for p in body["detail"]] == [(["path", "product_id"], problem)]
-
-
 def test_first_page_has_the_default_size_and_a_next_link(http: httpx.Client) -> None:
     page = http.get("/api/products").json()
     assert product_ids(page["items"]) == list(range(1, 51))
