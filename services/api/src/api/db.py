@@ -37,8 +37,8 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         settings.database_url,
         password=settings.database_password(),
-        min_size=min(settings.db_pool_min, settings.pool_max_size),
-        max_size=settings.pool_max_size,
+        min_size=min(settings.db_pool_min, settings.db_pool_max),
+        max_size=settings.db_pool_max,
         timeout=CONNECT_TIMEOUT,
         command_timeout=QUERY_TIMEOUT,
     )
