@@ -1,5 +1,6 @@
 """The asyncpg pool: opened in the app's lifespan, one connection per request as a dependency."""
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -21,31 +22,42 @@ DATABASE_UNAVAILABLE = (
 )
 
 
+# Seconds. Connecting, waiting for a free pooled connection, running one query: each bounded, so a
+# database that is down or stuck gives a quick 503 instead of a request that hangs until nginx gives up.
+CONNECT_TIMEOUT = 2
+ACQUIRE_TIMEOUT = 3
+QUERY_TIMEOUT = 5
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     # min_size 0: the service starts (and stays up) while the database is away and connects on
-    # demand; timeouts keep a dead database from hanging requests.
+    # demand. A connection the server dropped is noticed on acquire and replaced, so the pool heals
+    # by itself once the database is back. Timeouts keep a dead database from hanging requests.
     return await asyncpg.create_pool(
         settings.database_url,
         password=settings.database_password(),
-        min_size=settings.db_pool_min,
+        min_size=min(settings.db_pool_min, settings.db_pool_max),
         max_size=settings.db_pool_max,
-        timeout=2,
-        command_timeout=5,
+        timeout=CONNECT_TIMEOUT,
+        command_timeout=QUERY_TIMEOUT,
     )
 
 
 async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     pool: asyncpg.Pool = request.app.state.pool
-    connection = await pool.acquire(timeout=3)
+    connection = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
     try:
         yield connection
+    except DATABASE_UNAVAILABLE:
+        # Dead or stuck: drop it now. Released as is, the pool would first wait (up to the
+        # acquire timeout) for the server to confirm the cancelled query, delaying the 503.
+        connection.terminate()
+        raise
     finally:
-        try:
+        # A connection can also die after the handler is done: the pool then terminates it and
+        # frees its slot itself, and the response may be on its way — raising would cut it off.
+        with contextlib.suppress(*DATABASE_UNAVAILABLE):
             await pool.release(connection)
-        except DATABASE_UNAVAILABLE:
-            # The connection died with the database, and the pool has already terminated it and
-            # freed its slot. The response may be on its way: raising here would cut it off.
-            pass
 
 
 Connection = Annotated[asyncpg.Connection, Depends(get_connection)]

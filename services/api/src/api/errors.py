@@ -1,12 +1,19 @@
 """One JSON error shape for every failure: {"error": <code>, "detail": <message or list>}."""
 
+import logging
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.db import DATABASE_UNAVAILABLE
+
+log = logging.getLogger(__name__)
 
 ERROR_CODES = {
     400: "bad_request",
@@ -18,23 +25,63 @@ ERROR_CODES = {
     500: "internal_error",
     503: "database_unavailable",
 }
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# How long a client should wait before retrying while the database is away.
+RETRY_AFTER_SECONDS = 1
+
+
+class Problem(BaseModel):
+    """One invalid part of a request."""
+
+    loc: list[str | int] = Field(description='Where: e.g. ["query", "limit"] or ["body", "brand_id"]')
+    msg: str
+    type: str
 
 
 class Error(BaseModel):
-    error: str
-    detail: str | list[dict]
+    """The body of every error response."""
+
+    error: str = Field(description="Stable machine-readable code, e.g. not_found, invalid_request")
+    detail: str | list[Problem] = Field(description="A message, or for invalid requests the list of problems")
 
 
-def error_response(status: int, detail: str | list[dict]) -> JSONResponse:
-    code = ERROR_CODES.get(status, "error")
-    return JSONResponse(Error(error=code, detail=detail).model_dump(), status_code=status)
+# Declared on every route that reads the database or takes parameters, so the OpenAPI document names
+# our Error model (not FastAPI's default HTTPValidationError) for what those routes can answer.
+INVALID = {422: {"model": Error, "description": "Invalid path, query or body"}}
+UNAVAILABLE = {503: {"model": Error, "description": "The database is unreachable; retry shortly"}}
+
+
+def error_response(
+    status: int, detail: str | list[dict[str, Any]], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": ERROR_CODES.get(status, "error"), "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def database_unavailable_response() -> JSONResponse:
+    return error_response(
+        503, "the database is unavailable; retry shortly", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
 
 
 async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    response = error_response(exc.status_code, str(exc.detail))
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+    return error_response(exc.status_code, str(exc.detail), headers)
+
+
+def allowed_methods(request: Request) -> str:
+    # Starlette's own Allow header names only the first route that matched the path, so a path
+    # served by two routes (GET and DELETE /products/{id}) would advertise one method. Asking every
+    # route (through its public matches(), which also sees into included routers) for each method
+    # finds them all; it runs for 405s only.
+    allowed = []
+    for method in HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -44,15 +91,16 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
     # After one failure every idle connection is suspect (the server may have restarted): replace
     # them all on their next use, so recovery costs one failed request, not one per connection.
     await request.app.state.pool.expire_connections()
-    return error_response(503, "the database is unavailable; retry shortly")
+    return database_unavailable_response()
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-    # Still JSON; the traceback goes to the log (the server logs the exception after this).
-    return error_response(500, "internal error")
+    # Starlette logs the traceback itself after this handler answers.
+    return error_response(500, "internal server error")
 
 
 def install(app: FastAPI) -> None:
@@ -60,4 +108,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, database_unavailable)
+    # Anything unexpected is still a JSON error, in the same shape.
     app.add_exception_handler(Exception, internal_error)

@@ -1,29 +1,31 @@
 from fastapi import APIRouter, HTTPException
 
 from api.db import Connection
-from api.errors import Error
-from api.models import Brand, Product, RowId
+from api.errors import INVALID, UNAVAILABLE, Error
+from api.models import Brand, Product, RowId, brand_from, product_from
 
-router = APIRouter(prefix="/brands", tags=["brands"])
+router = APIRouter(prefix="/brands", tags=["brands"], responses=UNAVAILABLE)
 NOT_FOUND = {404: {"model": Error, "description": "No such brand"}}
 
 
 @router.get("")
 async def list_brands(db: Connection) -> list[Brand]:
+    """Every brand, by id."""
     rows = await db.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
-    return [Brand(**row) for row in rows]
+    return [brand_from(row) for row in rows]
 
 
-@router.get("/{brand_id}", responses=NOT_FOUND)
+@router.get("/{brand_id}", responses={**NOT_FOUND, **INVALID})
 async def get_brand(brand_id: RowId, db: Connection) -> Brand:
     row = await db.fetchrow("SELECT brand_id, brand_name FROM brand WHERE brand_id = $1", brand_id)
     if row is None:
         raise HTTPException(404, f"brand {brand_id} does not exist")
-    return Brand(**row)
+    return brand_from(row)
 
 
-@router.get("/{brand_id}/products", responses=NOT_FOUND)
+@router.get("/{brand_id}/products", responses={**NOT_FOUND, **INVALID})
 async def list_brand_products(brand_id: RowId, db: Connection) -> list[Product]:
+    """Every product of the brand, by id: 404 if there is no such brand, [] if it has no products."""
     # One round trip: the LEFT JOIN yields a single all-NULL product row for a brand without any.
     rows = await db.fetch(
         """
@@ -36,4 +38,4 @@ async def list_brand_products(brand_id: RowId, db: Connection) -> list[Product]:
     )
     if not rows:
         raise HTTPException(404, f"brand {brand_id} does not exist")
-    return [Product(**row) for row in rows if row["product_id"] is not None]
+    return [product_from(row) for row in rows if row["product_id"] is not None]

@@ -1,0 +1,80 @@
+"""GET /api/brands, /api/brands/{id} and /api/brands/{id}/products through nginx, on the seeded data."""
+
+import asyncio
+
+import asyncpg
+import httpx
+import pytest
+
+from dev.stack import Stack
+
+INT4_MAX = 2**31 - 1
+
+
+def test_brands_lists_every_seeded_brand_in_id_order(http: httpx.Client) -> None:
+    response = http.get("/api/brands")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    brands = response.json()
+    assert [b["brand_id"] for b in brands] == list(range(1, 101))
+    assert all(set(b) == {"brand_id", "brand_name"} for b in brands)
+    assert brands[36] == {"brand_id": 37, "brand_name": "Copper Mills"}
+
+
+def test_brand_by_id(http: httpx.Client) -> None:
+    response = http.get("/api/brands/37")
+    assert response.status_code == 200
+    assert response.json() == {"brand_id": 37, "brand_name": "Copper Mills"}
+
+
+def test_brand_products_are_exactly_that_brands_products(http: httpx.Client) -> None:
+    products = http.get("/api/brands/7/products").json()
+    ids = [p["product_id"] for p in products]
+    assert len(ids) == 10  # the seed gives each of the 100 brands 10 of the first 1,000 products
+    assert ids == sorted(ids)
+    assert {p["brand_id"] for p in products} == {7}
+    assert all(set(p) == {"product_id", "product_name", "brand_id"} for p in products)
+    assert products[0] == http.get(f"/api/products/{ids[0]}").json()
+
+
+@pytest.mark.parametrize("brand_id", [101, INT4_MAX])
+@pytest.mark.parametrize("suffix", ["", "/products"])
+def test_unknown_brand_is_404(http: httpx.Client, brand_id: int, suffix: str) -> None:
+    response = http.get(f"/api/brands/{brand_id}{suffix}")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": f"brand {brand_id} does not exist"}
+
+
+@pytest.mark.native
+def test_a_brand_without_products_lists_none(stack: Stack, http: httpx.Client) -> None:
+    """The app role may not create brands; the superuser (local socket, trust) adds one and removes it."""
+
+    async def superuser() -> asyncpg.Connection:
+        return await asyncpg.connect(
+            host=str(stack.pg_dir), port=stack.ports["postgres"], user="postgres", database="products"
+        )
+
+    async def add_brand() -> int:
+        connection = await superuser()
+        try:
+            return await connection.fetchval(
+                "INSERT INTO brand (brand_name) VALUES ('Empty Test') RETURNING brand_id"
+            )
+        finally:
+            await connection.close()
+
+    async def remove_brand(brand_id: int) -> None:
+        connection = await superuser()
+        try:
+            await connection.execute("DELETE FROM brand WHERE brand_id = $1", brand_id)
+        finally:
+            await connection.close()
+
+    brand_id = asyncio.run(add_brand())
+    try:
+        response = http.get(f"/api/brands/{brand_id}/products")
+        assert response.status_code == 200
+        assert response.json() == []
+    finally:
+        asyncio.run(remove_brand(brand_id))
+    assert http.get(f"/api/brands/{brand_id}/products").status_code == 404
