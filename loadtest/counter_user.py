@@ -44,7 +44,9 @@ class CounterViewer(User):
     def on_start(self) -> None:
         stop_unless_allowed(self)
 
-    def report(self, route: Route, started: float | None, message: str | bytes, error: Exception | None) -> None:
+    def report(
+        self, route: Route, started: float | None, message: str | bytes, error: Exception | None
+    ) -> None:
         if error is None and (problem := count_problem(message)):
             error = ValueError(problem)
         self.environment.events.request.fire(

@@ -45,3 +45,8 @@ def refusal(url: str | None, allowed: set[str]) -> str | None:
         f"refusing to load-test {url}: {parts.hostname} is not a loopback address. "
         f"Name it in --allowed-hosts (LOCUST_ALLOWED_HOSTS, make loadtest ALLOWED_HOSTS=...) if you mean it."
     )
+
+
+def refusal_for(url: str | None, options: object) -> str | None:
+    """refusal() with the hosts Locust's parsed options allow. Fails closed: no options, loopback only."""
+    return refusal(url, parse_allowed(getattr(options, "allowed_hosts", "") or ""))

@@ -11,6 +11,7 @@ import os
 import signal
 from typing import Any
 
+import flask
 import gevent
 from locust import events
 from locust.argument_parser import LocustArgumentParser
@@ -31,29 +32,37 @@ def add_options(parser: LocustArgumentParser) -> None:
     thresholds.add_options(parser)
 
 
-def host_refusal(environment: Environment) -> str | None:
-    # Fails closed: without the option (or parsed options at all) only loopback is allowed.
-    allowed = getattr(environment.parsed_options, "allowed_hosts", "") or ""
-    return hosts.refusal(environment.host, hosts.parse_allowed(allowed))
-
-
 @events.init.add_listener
-def refuse_other_hosts_before_starting(environment: Environment, **_: Any) -> None:
-    # Headless runs know their host now: stop before anything is sent. (Workers learn it later.)
+def refuse_other_hosts_before_starting(environment: Environment, web_ui: Any = None, **_: Any) -> None:
     options = environment.parsed_options
-    if options and options.headless and not isinstance(environment.runner, WorkerRunner):
-        if reason := host_refusal(environment):
+    # Headless runs know their host now: stop before anything is sent. (Workers learn it later.)
+    headless = options and options.headless and not isinstance(environment.runner, WorkerRunner)
+    if headless and (reason := hosts.refusal_for(environment.host, options)):
+        log.error(reason)
+        raise SystemExit(2)
+    if web_ui is None:
+        return
+
+    # The web UI sends the host with each start: refuse it there, so the test never starts.
+    @web_ui.app.before_request
+    def refuse_swarm_on_other_hosts() -> Any:
+        if flask.request.path != "/swarm" or flask.request.method != "POST":
+            return None
+        host = flask.request.form.get("host") or environment.host
+        if reason := hosts.refusal_for(host, environment.parsed_options):
             log.error(reason)
-            raise SystemExit(2)
+            return flask.jsonify({"success": False, "message": reason, "host": environment.host}), 400
+        return None
 
 
 @events.test_start.add_listener
 def refuse_other_hosts_at_start(environment: Environment, **_: Any) -> None:
-    # Web UI runs get their host from the form. The users check it too (users.stop_unless_allowed).
-    if isinstance(environment.runner, WorkerRunner) or not (reason := host_refusal(environment)):
+    # Anything else that starts a test (autostart, a shape). The users check it too.
+    if isinstance(environment.runner, WorkerRunner):
         return
-    log.error(reason)
-    gevent.spawn(environment.runner.stop)
+    if reason := hosts.refusal_for(environment.host, environment.parsed_options):
+        log.error(reason)
+        gevent.spawn(environment.runner.stop)
 
 
 # Users are killed when a run ends. Should one not die (seen once, in a 50-user run, not reproduced

@@ -143,7 +143,10 @@ def format_table(verdict: Verdict) -> str:
         for result in verdict.groups
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+        for row in [header, *rows]
+    ]
     lines += [f"FAIL: {problem}" for problem in verdict.problems]
     lines.append(f"Thresholds: {'PASS' if verdict.passed else 'FAIL'}")
     return "\n".join(lines)

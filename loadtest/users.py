@@ -55,8 +55,7 @@ class StackUser(FastHttpUser):
 
 
 def stop_unless_allowed(user: Any) -> None:
-    allowed = getattr(user.environment.parsed_options, "allowed_hosts", "") or ""
-    if hosts.refusal(user.host, hosts.parse_allowed(allowed)):
+    if hosts.refusal_for(user.host, user.environment.parsed_options):
         raise StopUser()
 
 
@@ -133,7 +132,10 @@ class ApiWriter(StackUser):
 
     @task
     def create_read_delete(self) -> None:
-        body = {"product_name": f"Load test {uuid.uuid4().hex[:12]}", "brand_id": random.randint(1, SEEDED_BRANDS)}
+        body = {
+            "product_name": f"Load test {uuid.uuid4().hex[:12]}",
+            "brand_id": random.randint(1, SEEDED_BRANDS),
+        }
         location = None
         with self.call(routes.API_CREATE_PRODUCT, "/api/products", json=body) as response:
             assert response.status_code == 201, f"{response.status_code},"

@@ -37,7 +37,9 @@ def test_workers_connect_to_the_master() -> None:
     worker = environment("locust-worker")
     assert worker["LOCUST_MASTER_NODE_HOST"] == "locust-master"
     assert worker["LOCUST_ALLOWED_HOSTS"] == environment("locust-master")["LOCUST_ALLOWED_HOSTS"]
-    assert COMPOSE["services"]["locust-worker"]["depends_on"]["locust-master"]["condition"] == "service_healthy"
+    assert (
+        COMPOSE["services"]["locust-worker"]["depends_on"]["locust-master"]["condition"] == "service_healthy"
+    )
 
 
 @pytest.mark.parametrize("service", LOCUST_SERVICES)

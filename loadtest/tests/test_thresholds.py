@@ -104,14 +104,30 @@ def test_exceptions_in_the_scenarios_fail_the_run() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://127.0.0.2", "http://LOCALHOST"]
+    "url",
+    [
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+        "http://[::1]:8080",
+        "https://127.0.0.2",
+        "http://LOCALHOST",
+    ],
 )
 def test_loopback_targets_are_allowed(url: str) -> None:
     assert hosts.refusal(url, set()) is None
 
 
 @pytest.mark.parametrize(
-    "url", ["http://example.com", "http://10.0.0.5:8080", "http://nginx:8080", "ftp://127.0.0.1", "127.0.0.1:8080", "", None]
+    "url",
+    [
+        "http://example.com",
+        "http://10.0.0.5:8080",
+        "http://nginx:8080",
+        "ftp://127.0.0.1",
+        "127.0.0.1:8080",
+        "",
+        None,
+    ],
 )
 def test_anything_else_is_refused(url: str | None) -> None:
     assert hosts.refusal(url, set())
@@ -137,7 +153,8 @@ def test_counter_url_follows_the_host_scheme() -> None:
 
 
 @pytest.mark.parametrize(
-    ("message", "ok"), [("1", True), ("42", True), ("0", False), ("-1", False), ("x", False), (b"3", False), ("", False)]
+    ("message", "ok"),
+    [("1", True), ("42", True), ("0", False), ("-1", False), ("x", False), (b"3", False), ("", False)],
 )
 def test_a_count_is_a_positive_integer_in_text(message: str | bytes, ok: bool) -> None:
     assert (count_problem(message) is None) is ok
