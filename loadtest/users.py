@@ -39,6 +39,11 @@ class StackUser(FastHttpUser):
         """self.rest(): JSON parsed into .js, a failed assert or exception marks the request failed."""
         return self.rest(route.method, path, name=route.name, **kwargs)
 
+    def get_brands(self, path: str, route: Route) -> None:
+        with self.call(route, path) as response:
+            assert response.status_code == 200, f"{response.status_code},"
+            assert len(response.js) >= SEEDED_BRANDS, f"only {len(response.js)} brands,"
+
     def get_product(self, prefix: str, route: Route, missing_route: Route) -> None:
         """A seeded product by id, or (MISS_SHARE of the time) one that cannot exist."""
         if random.random() < MISS_SHARE:
@@ -68,9 +73,7 @@ class ApiReader(StackUser):
 
     @task(1)
     def brands(self) -> None:
-        with self.call(routes.API_BRANDS, "/api/brands") as response:
-            assert response.status_code == 200, f"{response.status_code},"
-            assert len(response.js) >= SEEDED_BRANDS, f"only {len(response.js)} brands,"
+        self.get_brands("/api/brands", routes.API_BRANDS)
 
     @task(3)
     def browse_products(self) -> None:
@@ -99,9 +102,7 @@ class LegacyReader(StackUser):
 
     @task(1)
     def brands(self) -> None:
-        with self.call(routes.LEGACY_BRANDS, "/legacy/brands") as response:
-            assert response.status_code == 200, f"{response.status_code},"
-            assert len(response.js) >= SEEDED_BRANDS, f"only {len(response.js)} brands,"
+        self.get_brands("/legacy/brands", routes.LEGACY_BRANDS)
 
     @task(5)
     def product(self) -> None:
