@@ -9,9 +9,18 @@ COMPOSE := docker compose
 # The compose test stack gets its own project and port, so it never touches a stack you run.
 TEST_PROJECT ?= async-web-stack-test
 TEST_HTTP_PORT ?= 18080
+TEST_LOCUST_PORT ?= 18089
 PYTEST_ARGS ?=
+# make loadtest: the target (nginx of `make dev` or of the compose stack) and the load; thresholds
+# and ALLOWED_HOSTS are passed on only when set (defaults and meaning: loadtest/README.md).
+HOST ?= http://127.0.0.1:8080
+USERS ?= 50
+SPAWN_RATE ?= 10
+RUN_TIME ?= 1m
+RESULTS_DIR ?=
+LOADTEST_SETTINGS := ALLOWED_HOSTS MAX_FAIL_RATIO P95_API_READ_MS P95_API_WRITE_MS P95_LEGACY_MS P95_COUNTER_MS
 
-.PHONY: help up down dev test test-compose secrets clean
+.PHONY: help up down dev test test-compose loadtest secrets clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,9 +50,18 @@ test: $(VENV)/.synced ## Run every test against a native stack it starts itself
 
 test-compose: $(VENV)/.synced secrets ## Build and start the compose stack, run the same suite against it, remove it
 	@trap '$(COMPOSE) -p $(TEST_PROJECT) down -v --remove-orphans >/dev/null 2>&1' EXIT; \
-	HTTP_PORT=$(TEST_HTTP_PORT) $(COMPOSE) -p $(TEST_PROJECT) up -d --build --wait --wait-timeout 300 && \
+	export COMPOSE_PROFILES=loadtest HTTP_PORT=$(TEST_HTTP_PORT) LOCUST_PORT=$(TEST_LOCUST_PORT); \
+	$(COMPOSE) -p $(TEST_PROJECT) up -d --build --wait --wait-timeout 300 && \
 	STACK_URL=http://127.0.0.1:$(TEST_HTTP_PORT) STACK_COMPOSE_PROJECT=$(TEST_PROJECT) $(PYTHON) -m pytest -m "not native" $(PYTEST_ARGS) || \
 	{ status=$$?; $(COMPOSE) -p $(TEST_PROJECT) logs --tail 80; exit $$status; }
+
+loadtest: $(VENV)/.synced ## Headless Locust run against HOST; reports in loadtest/results/, fails on broken thresholds
+	@dir="$(or $(RESULTS_DIR),loadtest/results/$$(date +%Y%m%d-%H%M%S))"; mkdir -p "$$dir"; \
+	$(foreach name,$(LOADTEST_SETTINGS),$(if $($(name)),LOCUST_$(name)=$($(name)))) \
+	$(VENV)/bin/locust -f loadtest/locustfile.py --headless --only-summary --host "$(HOST)" \
+		--users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME) \
+		--csv "$$dir/stats" --html "$$dir/report.html"; \
+	status=$$?; echo "reports: $$dir/"; exit $$status
 
 clean: ## Remove the virtualenv and native-run state
 	rm -rf $(VENV) .state

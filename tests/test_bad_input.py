@@ -82,6 +82,7 @@ CASES = [
     case("name too long", "POST", "/api/products", 422, body='{"product_name": "%s", "brand_id": 1}' % ("n" * 5000), **JSON),
     case("unknown brand", "POST", "/api/products", 409, 422, body='{"product_name": "x", "brand_id": 999999}', **JSON),
     case("brand beyond int64", "POST", "/api/products", 422, body='{"product_name": "x", "brand_id": 1e30}', **JSON),
+    case("body not UTF-8", "POST", "/api/products", 400, body=b"S\x0f\xff", **JSON),
     case("not JSON at all", "POST", "/api/products", 422, body="product_name=x&brand_id=1", content_type="application/x-www-form-urlencoded"),
     case("body over 64 KiB", "POST", "/api/products", 413, body='{"product_name": "%s", "brand_id": 1}' % BIG, **JSON),
     # Oversized URLs and headers stop at nginx.

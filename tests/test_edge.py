@@ -3,6 +3,7 @@
 import asyncio
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -48,15 +49,17 @@ def test_service_headers_do_not_leak_the_server_software(http: httpx.Client) -> 
 def test_a_client_over_the_request_rate_gets_a_json_429(stack: Stack) -> None:
     limited = httpx.Client(base_url=stack.http_url, transport=httpx.HTTPTransport(local_address=RATE_LIMITED_CLIENT))
     exempt = httpx.Client(base_url=stack.http_url)
-    with limited, exempt:
-        statuses = [limited.get("/api/healthz").status_code for _ in range(300)]
+    with limited, exempt, ThreadPoolExecutor(max_workers=8) as pool:
+        # Eight at a time: well over 50 requests a second even on a busy machine.
+        statuses = list(pool.map(lambda _: limited.get("/api/healthz").status_code, range(600)))
+        assert set(statuses) == {200, 429}
+        assert statuses.count(200) >= 100  # the burst allowance
         refused = limited.get("/api/healthz")
-        assert 429 in statuses
-        assert statuses[:100].count(200) == 100  # the burst allowance comes first
         assert refused.status_code == 429
         assert refused.json()["error"] == "too_many_requests"
         # Others, and the exempt load generator, are unaffected.
-        assert all(exempt.get("/api/healthz").status_code == 200 for _ in range(300))
+        exempt_statuses = list(pool.map(lambda _: exempt.get("/api/healthz").status_code, range(600)))
+        assert set(exempt_statuses) == {200}
 
 
 @pytest.mark.native

@@ -74,6 +74,8 @@ async def get_product(product_id: RowId, db: Connection) -> Product:
         201: {
             "headers": {"Location": {"description": "Path of the new product", "schema": {"type": "string"}}}
         },
+        # FastAPI's own answer to a body that is not text (invalid UTF-8), before validation runs.
+        400: {"model": Error, "description": "The body cannot be read"},
         409: {"model": Error, "description": "The brand does not exist"},
     },
 )
