@@ -43,7 +43,7 @@ import uvloop  # noqa: E402
 from dev.stack import DEFAULT_PORTS, Stack, free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-WAIT_SECONDS = 30.0  # longest any single step may take
+WAIT_SECONDS = 60.0  # longest any single step may take
 
 
 class Fleet:
@@ -53,12 +53,14 @@ class Fleet:
         self.clients: list[CounterClient] = []
         self.target: int | None = None
         self.reached = 0
+        self.first_arrival: float | None = None
         self.last_arrival = 0.0
         self.all_reached = asyncio.Event()
 
     def expect(self, value: int) -> None:
         self.target = value
         self.reached = sum(1 for client in self.clients if client.count == value)
+        self.first_arrival = None
         self.all_reached.clear()
         self._check()
 
@@ -66,6 +68,8 @@ class Fleet:
         if client.count == self.target:
             self.reached += 1
             self.last_arrival = time.monotonic()
+            if self.first_arrival is None:
+                self.first_arrival = self.last_arrival
             self._check()
         elif previous == self.target:
             self.reached -= 1
@@ -174,10 +178,13 @@ class Result:
     url: str
     clients: int
     probes: int
+    gap_seconds: float
     ramp_seconds: float = 0.0
     connections_per_process: dict[str, int] = field(default_factory=dict)
     connect_ms: dict[str, float] = field(default_factory=dict)
     disconnect_ms: dict[str, float] = field(default_factory=dict)
+    # Until the first held socket had the new count: reaction time, before the spread of the fan-out.
+    first_client_ms: dict[str, float] = field(default_factory=dict)
     timeouts: int = 0
     cpu_count: int = os.cpu_count() or 1
 
@@ -224,13 +231,15 @@ async def presence_rows(database_url: str | None) -> dict[str, int]:
     return {row["instance_id"]: row["connections"] for row in rows}
 
 
-async def run(target: str, url: str, clients: int, probes: int, database_url: str | None, max_seconds: float) -> Result:
+async def run(
+    target: str, url: str, clients: int, probes: int, gap: float, database_url: str | None, max_seconds: float
+) -> Result:
     deadline = time.monotonic() + max_seconds
-    result = Result(target=target, url=url, clients=clients, probes=probes)
+    result = Result(target=target, url=url, clients=clients, probes=probes, gap_seconds=gap)
     fleet = Fleet()
     # Connect in waves: a bounded number of handshakes in flight, like a crowd rather than a SYN flood.
     started = time.monotonic()
-    in_flight = asyncio.Semaphore(200)
+    in_flight = asyncio.Semaphore(100)
 
     async def join() -> None:
         async with in_flight:
@@ -244,10 +253,14 @@ async def run(target: str, url: str, clients: int, probes: int, database_url: st
 
     connects: list[float] = []
     disconnects: list[float] = []
+    firsts: list[float] = []
     for _ in range(probes):
         if time.monotonic() > deadline:
             break
         for samples, expected in ((connects, base + 1), (disconnects, base)):
+            # Apart by more than the server's broadcast pause: each probe measures a lone change,
+            # not one coalesced with the previous (that is the churn case: --gap 0 shows it).
+            await asyncio.sleep(gap)
             fleet.expect(expected)
             start = time.monotonic()
             if expected > base:
@@ -257,15 +270,16 @@ async def run(target: str, url: str, clients: int, probes: int, database_url: st
             try:
                 await asyncio.wait_for(fleet.all_reached.wait(), WAIT_SECONDS)
                 samples.append(max(0.0, fleet.last_arrival - start))
+                firsts.append(max(0.0, (fleet.first_arrival or start) - start))
             except TimeoutError:
                 result.timeouts += 1
                 base = await settle(fleet, url, deadline)
                 break
         await asyncio.wait_for(probe.closed, WAIT_SECONDS)
-        await asyncio.sleep(0.05)  # let the previous burst drain; probes are separate events
 
     result.connect_ms = summary(connects)
     result.disconnect_ms = summary(disconnects)
+    result.first_client_ms = summary(firsts)
     for client in fleet.clients:
         assert client.transport is not None
         client.transport.close()
@@ -281,19 +295,21 @@ def raise_open_files_limit(needed: int) -> None:
 
 def print_table(results: list[Result]) -> None:
     print(f"\n{'target':<8} {'clients':>7} {'ramp s':>7} {'connect p50/p99/max ms':>24} "
-          f"{'disconnect p50/p99/max ms':>26} {'timeouts':>8}  connections per process")
+          f"{'disconnect p50/p99/max ms':>26} {'first p50':>9} {'timeouts':>8}  connections per process")
     for r in results:
         c, d = r.connect_ms, r.disconnect_ms
         per_process = " ".join(str(n) for n in r.connections_per_process.values()) or "-"
         print(f"{r.target:<8} {r.clients:>7} {r.ramp_seconds:>7} "
               f"{c.get('p50', '-'):>8}/{c.get('p99', '-')}/{c.get('max', '-'):<8} "
-              f"{d.get('p50', '-'):>9}/{d.get('p99', '-')}/{d.get('max', '-'):<9} {r.timeouts:>8}  {per_process}")
+              f"{d.get('p50', '-'):>9}/{d.get('p99', '-')}/{d.get('max', '-'):<9} "
+              f"{r.first_client_ms.get('p50', '-'):>9} {r.timeouts:>8}  {per_process}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--probes", type=int, default=100, help="connect+disconnect events measured")
+    parser.add_argument("--gap", type=float, default=0.3, help="seconds between probe events")
     parser.add_argument("--url", help="websocket URL to test; default: start a native stack and test both paths")
     parser.add_argument("--target", default="custom", help="name for --url in the table and result file")
     parser.add_argument("--database-url", help="with --url: where to read connections per process")
@@ -320,7 +336,7 @@ def main() -> int:
     try:
         for name, url in targets:
             print(f"{name}: {args.clients} sockets to {url}, {args.probes} probes", file=sys.stderr)
-            result = uvloop.run(run(name, url, args.clients, args.probes, database_url, args.max_seconds))
+            result = uvloop.run(run(name, url, args.clients, args.probes, args.gap, database_url, args.max_seconds))
             results.append(result)
             args.output_dir.mkdir(parents=True, exist_ok=True)
             path = args.output_dir / f"counter_fanout-{name}.json"

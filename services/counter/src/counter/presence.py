@@ -70,9 +70,9 @@ class Presence:
         # the final DELETE cannot be overtaken by an upsert still in flight.
         self._write_lock = asyncio.Lock()
         self._left = False
-        # While a heartbeat read is in flight, notifications are newer than (or as new as) what it
-        # returns; they are re-applied on top of its result.
-        self._heard_during_read: dict[str, int] | None = None
+        # While a read of the table is in flight, notifications are newer than (or as new as) what
+        # it returns; each read collects them here and re-applies them on top of its result.
+        self._reads_in_flight: list[dict[str, int]] = []
         self._pool: asyncpg.Pool | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -150,14 +150,15 @@ class Presence:
 
     async def _refresh(self) -> None:
         """Renew our row, drop stale ones, and re-read everyone else's."""
-        self._heard_during_read = {}
+        heard: dict[str, int] = {}
+        self._reads_in_flight.append(heard)
         try:
             rows = await self._write(HEARTBEAT, self.instance_id, self.local, self.settings.stale_after_seconds)
-            others = {row["instance_id"]: row["connections"] for row in rows if row["connections"] > 0}
-            for instance_id, count in self._heard_during_read.items():
-                self._apply(others, instance_id, count)
         finally:
-            self._heard_during_read = None
+            self._reads_in_flight.remove(heard)
+        others = {row["instance_id"]: row["connections"] for row in rows if row["connections"] > 0}
+        for instance_id, count in heard.items():
+            self._apply(others, instance_id, count)
         if others != self.others:
             self.others = others
             self._on_change()
@@ -199,8 +200,8 @@ class Presence:
         if instance_id == self.instance_id or not text.isdigit():
             return
         count = int(text)
-        if self._heard_during_read is not None:
-            self._heard_during_read[instance_id] = count
+        for heard in self._reads_in_flight:
+            heard[instance_id] = count
         if self.others.get(instance_id, 0) != count:
             self._apply(self.others, instance_id, count)
             self._on_change()
