@@ -273,20 +273,32 @@ def test_two_instances_report_the_same_total(stack: Stack, ws_url: str) -> None:
         run(scenario())
 
 
+@asynccontextmanager
+async def clients_on_a_second_instance(
+    stack: Stack, ws_url: str, name: str, n: int
+) -> AsyncIterator[tuple[Client, int, set[str], list[Client]]]:
+    """An observer through nginx (and the settled count), the presence rows before the second
+    instance started, and `n` clients connected to that instance, all seen by everyone."""
+    async with observed(ws_url) as (observer, base):
+        rows_before = set(await presence_rows(stack))
+        with extra_counter(stack, name) as second_url:
+            clients = await open_clients(second_url, n)
+            await all_see([observer, *clients], base + n)
+            assert len(await presence_rows(stack)) == len(rows_before) + 2  # WORKERS=2
+            yield observer, base, rows_before, clients
+
+
 @pytest.mark.native
 def test_sigterm_sends_going_away_and_removes_the_presence_rows(stack: Stack, ws_url: str) -> None:
     async def scenario() -> None:
-        async with observed(ws_url) as (observer, base):
-            rows_before = await presence_rows(stack)
-            with extra_counter(stack, "counter-term") as second_url:
-                clients = await open_clients(second_url, 4)
-                await all_see([observer, *clients], base + 4)
-                assert len(await presence_rows(stack)) == len(rows_before) + 2  # WORKERS=2
-                exit_code = await asyncio.to_thread(stack.stop_process, "counter-term")
+        async with clients_on_a_second_instance(stack, ws_url, "counter-term", 4) as (
+            observer, base, rows_before, clients
+        ):
+            exit_code = await asyncio.to_thread(stack.stop_process, "counter-term")
             assert exit_code == 0
             assert {client.close_code for client in clients} == {CloseCode.GOING_AWAY}
             # Gone at once: a row left behind would still be fresh for 5 s.
-            assert set(await presence_rows(stack)) == set(rows_before)
+            assert set(await presence_rows(stack)) == rows_before
             await all_see([observer], base, timeout=2)
 
     run(scenario())
@@ -295,16 +307,14 @@ def test_sigterm_sends_going_away_and_removes_the_presence_rows(stack: Stack, ws
 @pytest.mark.native
 def test_a_killed_instance_stops_being_counted(stack: Stack, ws_url: str) -> None:
     async def scenario() -> None:
-        async with observed(ws_url) as (observer, base):
-            rows_before = await presence_rows(stack)
-            with extra_counter(stack, "counter-kill") as second_url:
-                clients = await open_clients(second_url, 5)
-                await all_see([observer, *clients], base + 5)
-                stack.signal_process("counter-kill", signal.SIGKILL)  # the whole group: no cleanup
-                await eventually(lambda: all(c.close_code is not None for c in clients), TIMEOUT, str)
-                await all_see([observer], base, timeout=STALE_TIMEOUT)
+        async with clients_on_a_second_instance(stack, ws_url, "counter-kill", 5) as (
+            observer, base, rows_before, clients
+        ):
+            stack.signal_process("counter-kill", signal.SIGKILL)  # the whole group: no cleanup
+            await eventually(lambda: all(c.close_code is not None for c in clients), TIMEOUT, str)
+            await all_see([observer], base, timeout=STALE_TIMEOUT)
             # The heartbeat that stopped counting the dead rows also deleted them.
-            assert set(await presence_rows(stack, fresh_only=False)) == set(rows_before)
+            assert set(await presence_rows(stack, fresh_only=False)) == rows_before
 
     run(scenario())
 
