@@ -152,7 +152,8 @@ class Stack:
         self._write_env_file()
 
     def stop(self) -> None:
-        for name in ["nginx", *reversed(SERVICES), "postgres"]:
+        extra_instances = [name for name in self.processes if name not in ("nginx", *SERVICES, "postgres")]
+        for name in ["nginx", *extra_instances, *reversed(SERVICES), "postgres"]:
             if name in self.processes:
                 self.stop_process(name)
         shutil.rmtree(self.pg_dir, ignore_errors=True)
@@ -262,6 +263,18 @@ class Stack:
 
     def start_service(self, service: str) -> None:
         self._spawn(service, container_command(service), env=self.service_env(service), cwd=self.state_dir)
+
+    def start_service_instance(
+        self, service: str, name: str, port: int | None = None, env: dict[str, str] | None = None
+    ) -> str:
+        """Another instance of `service` (a compose replica) on its own port, against the same
+        database, with `env` added to its environment; returns its URL. `name` is its key in
+        `processes`, for stop_process/signal_process.
+        """
+        self.ports[name] = port or free_port()
+        env = {**self.service_env(service), "PORT": str(self.ports[name]), **(env or {})}
+        self._spawn(name, container_command(service), env=env, cwd=self.state_dir)
+        return self.service_url(name)
 
     def nginx_env(self) -> dict[str, str]:
         return {

@@ -9,6 +9,8 @@
   function setStatus(state, text) {
     statusEl.dataset.state = state;
     statusEl.textContent = text;
+    // The last count stays visible but dimmed: it is no longer live.
+    countEl.classList.toggle("stale", state !== "connected");
   }
 
   function connect() {

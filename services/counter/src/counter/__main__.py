@@ -1,10 +1,11 @@
 """`python -m counter`: start `workers` processes that share one port, and supervise them."""
 
-import asyncio
 import logging.config
 import multiprocessing
+import resource
 import signal
 import sys
+import time
 
 import uvloop
 
@@ -13,32 +14,50 @@ from counter.server import run_worker
 from counter.settings import Settings
 
 log = logging.getLogger("counter")
+# A worker that keeps dying is restarted no faster than this, so a broken database URL does not
+# turn into a busy loop of forks.
+RESTART_BACKOFF_SECONDS = 1.0
+# How long workers get to close their sockets and leave before they are killed.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def raise_open_files_limit() -> None:
+    """Every socket is a file descriptor; the soft limit is often 1024, the hard one far higher."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def worker(settings: Settings) -> None:
+    # Forked children inherit the supervisor's Python signal handlers; the worker installs its own
+    # on its event loop, and until then the default (exit) is the right answer to SIGTERM.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     logging.config.dictConfig(LOGCONFIG)
     uvloop.run(run_worker(settings))
 
 
 def main() -> int:
     logging.config.dictConfig(LOGCONFIG)
+    raise_open_files_limit()
     settings = Settings()
     # fork, not spawn: workers inherit the parsed settings; nothing asyncio exists yet to inherit.
     context = multiprocessing.get_context("fork")
-    processes = [context.Process(target=worker, args=(settings,), name=f"counter-{i}") for i in range(settings.workers)]
+
+    def new_worker(i: int) -> multiprocessing.Process:
+        process = context.Process(target=worker, args=(settings,), name=f"counter-{i}")
+        process.start()
+        return process
+
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
-        for process in processes:
-            if process.is_alive():
-                process.terminate()  # SIGTERM: the worker closes its sockets gracefully
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for process in processes:
-        process.start()
+    processes = [new_worker(i) for i in range(settings.workers)]
     log.info("serving on %s:%s with %d worker processes", settings.host, settings.port, settings.workers)
 
     # Supervise: a worker that dies is replaced (its presence row goes stale and stops counting).
@@ -47,10 +66,19 @@ def main() -> int:
             process.join(timeout=0.5 / len(processes))
             if not process.is_alive() and not stopping:
                 log.error("worker %s exited with %s; starting a new one", process.name, process.exitcode)
-                processes[i] = context.Process(target=worker, args=(settings,), name=process.name)
-                processes[i].start()
+                time.sleep(RESTART_BACKOFF_SECONDS)
+                processes[i] = new_worker(i)
+
     for process in processes:
-        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()  # SIGTERM: the worker closes its sockets with 1001 and leaves
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    for process in processes:
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            log.error("worker %s did not stop in time; killing it", process.name)
+            process.kill()
+            process.join()
     return 0
 
 

@@ -1,9 +1,10 @@
 """The deployment-wide count, kept in PostgreSQL.
 
-Every worker process owns one row of `counter_presence` with the number of sockets it holds and a
+Every worker process owns one row of `counter_presence` holding the number of sockets it has and a
 heartbeat. When its number changes it rewrites the row and NOTIFYs the others, the payload carrying
-the new number so nobody has to query. Every heartbeat each process also re-reads the fresh rows,
-which drops processes that died without cleaning up (their heartbeat goes stale).
+the new number (`"<instance_id> <count>"`) so nobody has to query. Every heartbeat each process also
+re-writes its row (which heals a lost write or a row purged while we were paused), deletes rows whose
+heartbeat went stale (processes that died without cleaning up) and re-reads everyone else's.
 
 The count a process shows is (fresh rows of the others) + (its own sockets, known locally), so a
 local connect is visible at once and a database outage only freezes the others' part.
@@ -23,18 +24,57 @@ from counter.settings import Settings
 log = logging.getLogger(__name__)
 CHANNEL = "counter_presence"
 
+UPSERT_AND_NOTIFY = """
+WITH upsert AS (
+    INSERT INTO counter_presence (instance_id, connections, heartbeat_at)
+    VALUES ($1, $2, now())
+    ON CONFLICT (instance_id) DO UPDATE SET connections = EXCLUDED.connections, heartbeat_at = now()
+)
+SELECT pg_notify($3, $1 || ' ' || $2::text)
+"""
+
+# One round trip per heartbeat. SKIP LOCKED: two processes purging the same stale row never wait on
+# each other. The final SELECT sees the snapshot before the CTEs ran, which is why it filters on
+# freshness itself and leaves out our own row.
+HEARTBEAT = """
+WITH upsert AS (
+    INSERT INTO counter_presence (instance_id, connections, heartbeat_at)
+    VALUES ($1, $2, now())
+    ON CONFLICT (instance_id) DO UPDATE SET connections = EXCLUDED.connections, heartbeat_at = now()
+), purge AS (
+    DELETE FROM counter_presence WHERE instance_id IN (
+        SELECT instance_id FROM counter_presence
+        WHERE heartbeat_at < now() - make_interval(secs => $3) AND instance_id <> $1
+        FOR UPDATE SKIP LOCKED
+    )
+)
+SELECT instance_id, connections FROM counter_presence
+WHERE heartbeat_at >= now() - make_interval(secs => $3) AND instance_id <> $1
+"""
+
+LEAVE = """
+WITH gone AS (DELETE FROM counter_presence WHERE instance_id = $1)
+SELECT pg_notify($2, $1 || ' 0')
+"""
+
 
 class Presence:
-    def __init__(self, settings: Settings, on_change: Callable[[int], None]) -> None:
+    def __init__(self, settings: Settings, on_change: Callable[[], None]) -> None:
         self.settings = settings
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.local = 0
         self.others: dict[str, int] = {}
         self._on_change = on_change
-        self._shown: int | None = None
         self._dirty = asyncio.Event()
+        # Serialises every write of our row, so an older count never lands after a newer one, and
+        # the final DELETE cannot be overtaken by an upsert still in flight.
+        self._write_lock = asyncio.Lock()
+        self._left = False
+        # While a read of the table is in flight, notifications are newer than (or as new as) what
+        # it returns; each read collects them here and re-applies them on top of its result.
+        self._reads_in_flight: list[dict[str, int]] = []
         self._pool: asyncpg.Pool | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def total(self) -> int:
@@ -43,7 +83,6 @@ class Presence:
     def set_local(self, count: int) -> None:
         """Called on every local connect and disconnect."""
         self.local = count
-        self._announce()
         self._dirty.set()
 
     async def start(self) -> None:
@@ -66,24 +105,28 @@ class Presence:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._pool is not None:
+        if self._pool is None:
+            return
+        async with self._write_lock:  # waits for a shielded write still in flight
+            self._left = True
             try:
                 # Leave at once rather than waiting to go stale, and tell the others.
-                await self._pool.execute(
-                    "WITH gone AS (DELETE FROM counter_presence WHERE instance_id = $1)"
-                    " SELECT pg_notify($2, $1 || ' 0')",
-                    self.instance_id,
-                    CHANNEL,
-                )
+                await self._pool.execute(LEAVE, self.instance_id, CHANNEL)
             except Exception:
                 log.warning("could not remove presence row %s", self.instance_id, exc_info=True)
-            await self._pool.close()
+        await self._pool.close()
 
-    def _announce(self) -> None:
-        total = self.total
-        if total != self._shown:
-            self._shown = total
-            self._on_change(total)
+    async def _write(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """Run a write of our row to completion even if the caller is cancelled (see _write_lock)."""
+
+        async def locked() -> list[asyncpg.Record]:
+            assert self._pool is not None
+            async with self._write_lock:
+                if self._left:
+                    return []
+                return await self._pool.fetch(query, *args)
+
+        return await asyncio.shield(locked())
 
     async def _publish_loop(self) -> None:
         # Coalesces bursts: a thousand connects while one write is in flight cost one more write.
@@ -91,29 +134,11 @@ class Presence:
             await self._dirty.wait()
             self._dirty.clear()
             try:
-                await self._write_row()
+                await self._write(UPSERT_AND_NOTIFY, self.instance_id, self.local, CHANNEL)
             except Exception as exc:
                 log.warning("presence write failed, will retry: %s", exc)
                 self._dirty.set()
                 await asyncio.sleep(self.settings.heartbeat_seconds)
-
-    async def _write_row(self) -> None:
-        assert self._pool is not None
-        await self._pool.execute(
-            """
-            WITH upsert AS (
-                INSERT INTO counter_presence (instance_id, connections, heartbeat_at)
-                VALUES ($1, $2, now())
-                ON CONFLICT (instance_id)
-                DO UPDATE SET connections = EXCLUDED.connections, heartbeat_at = now()
-            )
-            SELECT pg_notify($3, $4)
-            """,
-            self.instance_id,
-            self.local,
-            CHANNEL,
-            f"{self.instance_id} {self.local}",
-        )
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -125,23 +150,18 @@ class Presence:
 
     async def _refresh(self) -> None:
         """Renew our row, drop stale ones, and re-read everyone else's."""
-        assert self._pool is not None
-        stale = self.settings.stale_after_seconds
-        async with self._pool.acquire() as connection:
-            await connection.execute(
-                "UPDATE counter_presence SET heartbeat_at = now() WHERE instance_id = $1",
-                self.instance_id,
-            )
-            rows = await connection.fetch(
-                """
-                SELECT instance_id, connections FROM counter_presence
-                WHERE heartbeat_at > now() - make_interval(secs => $1) AND instance_id <> $2
-                """,
-                stale,
-                self.instance_id,
-            )
-        self.others = {row["instance_id"]: row["connections"] for row in rows}
-        self._announce()
+        heard: dict[str, int] = {}
+        self._reads_in_flight.append(heard)
+        try:
+            rows = await self._write(HEARTBEAT, self.instance_id, self.local, self.settings.stale_after_seconds)
+        finally:
+            self._reads_in_flight.remove(heard)
+        others = {row["instance_id"]: row["connections"] for row in rows if row["connections"] > 0}
+        for instance_id, count in heard.items():
+            self._apply(others, instance_id, count)
+        if others != self.others:
+            self.others = others
+            self._on_change()
 
     async def _listen_loop(self) -> None:
         # LISTEN needs a connection of its own: the pool runs UNLISTEN * on every release.
@@ -154,8 +174,9 @@ class Presence:
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _: lost.set())
                 await connection.add_listener(CHANNEL, self._on_notify)
+                # Listening first, then reading: nothing said in between is missed.
                 await self._refresh()
-                await self._write_row()  # others may have missed us while we were away
+                self._dirty.set()  # others may have missed us while we were away
                 await lost.wait()
                 log.warning("presence listener lost its connection; reconnecting")
             except asyncio.CancelledError:
@@ -167,12 +188,20 @@ class Presence:
                     connection.terminate()
             await asyncio.sleep(self.settings.heartbeat_seconds)
 
-    def _on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
-        instance_id, _, count = payload.rpartition(" ")
-        if instance_id == self.instance_id:
-            return
-        if int(count) > 0:
-            self.others[instance_id] = int(count)
+    @staticmethod
+    def _apply(others: dict[str, int], instance_id: str, count: int) -> None:
+        if count > 0:
+            others[instance_id] = count
         else:
-            self.others.pop(instance_id, None)
-        self._announce()
+            others.pop(instance_id, None)
+
+    def _on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        instance_id, _, text = payload.rpartition(" ")
+        if instance_id == self.instance_id or not text.isdigit():
+            return
+        count = int(text)
+        for heard in self._reads_in_flight:
+            heard[instance_id] = count
+        if self.others.get(instance_id, 0) != count:
+            self._apply(self.others, instance_id, count)
+            self._on_change()

@@ -15,33 +15,77 @@ from counter.presence import Presence
 from counter.settings import Settings
 
 log = logging.getLogger(__name__)
+# Fan-out: a burst of changes sends the latest count once. After a broadcast the next one waits at
+# least this long, and at least BROADCAST_COST_FACTOR times as long as that one took (one write
+# syscall per socket: 20-50 us each), so broadcasting takes at most a third of a worker's time even
+# in a reconnect storm, and accepts, handshakes and pings keep going.
+BROADCAST_INTERVAL_SECONDS = 0.02
+BROADCAST_COST_FACTOR = 2.0
+# Pending connects the kernel queues per process (capped by net.core.somaxconn): a reconnect storm
+# after a restart brings thousands at once.
+BACKLOG = 4096
+# How long a closing handshake may take before the socket is dropped.
+CLOSE_TIMEOUT_SECONDS = 2.0
 
 
 class Counter:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.clients: set[ServerConnection] = set()
-        self.presence = Presence(settings, on_change=self._broadcast)
+        self.presence = Presence(settings, on_change=self.schedule_broadcast)
+        # Clients that have not been sent any count yet: they get the next one even if it did not change.
+        self._newcomers: set[ServerConnection] = set()
+        self._last_sent: int | None = None
+        self._next_flush = 0.0
+        self._flush_handle: asyncio.Handle | None = None
 
-    def _broadcast(self, total: int) -> None:
-        # broadcast() writes to every socket without awaiting any of them: a slow or dead client
-        # never holds up the others (its frames queue in its own buffer until pings close it).
-        broadcast(self.clients, str(total))
+    def schedule_broadcast(self) -> None:
+        """Send the current count soon: a lone change on the next loop iteration, a burst of a
+        thousand connects as a few broadcasts of the latest count rather than a thousand broadcasts
+        to a thousand sockets each (see BROADCAST_COST_FACTOR).
+        """
+        if self._flush_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._next_flush - loop.time()
+        if wait > 0:
+            self._flush_handle = loop.call_later(wait, self._flush)
+        else:
+            self._flush_handle = loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        started = time.monotonic()
+        total = self.presence.total
+        # broadcast() writes to every socket without awaiting any: a slow or dead client never holds
+        # up the others (its frames wait in its own buffer until the ping timeout closes it).
+        if total != self._last_sent:
+            broadcast(self.clients, str(total))
+            self._last_sent = total
+        else:
+            broadcast(self._newcomers, str(total))
+        self._newcomers.clear()
+        cost = time.monotonic() - started
+        pause = max(BROADCAST_INTERVAL_SECONDS, BROADCAST_COST_FACTOR * cost)
+        self._next_flush = asyncio.get_running_loop().time() + pause
 
     async def handle(self, websocket: ServerConnection) -> None:
         self.clients.add(websocket)
+        self._newcomers.add(websocket)
+        self.presence.set_local(len(self.clients))
+        self.schedule_broadcast()
         try:
-            self.presence.set_local(len(self.clients))
-            await websocket.send(str(self.presence.total))
             await self._ignore_messages(websocket)
         except ConnectionClosed:
             pass
         finally:
             self.clients.discard(websocket)
+            self._newcomers.discard(websocket)
             self.presence.set_local(len(self.clients))
+            self.schedule_broadcast()
 
     async def _ignore_messages(self, websocket: ServerConnection) -> None:
-        """Clients may talk; we read and drop it, closing floods (oversized frames: max_size)."""
+        """Clients may talk; we read and drop it, closing floods (oversized frames: max_size, 1009)."""
         window_start, in_window = time.monotonic(), 0
         async for _ in websocket:
             now = time.monotonic()
@@ -69,17 +113,22 @@ async def run_worker(settings: Settings) -> None:
         settings.port,
         process_request=health,
         reuse_port=True,  # every worker process binds the same port; the kernel spreads connects
+        backlog=BACKLOG,
         max_size=settings.max_message_bytes,
+        # The same few bytes go to thousands of sockets: compressing them per socket would cost
+        # CPU and a zlib context per connection for nothing.
+        compression=None,
         ping_interval=settings.ping_interval_seconds,
         ping_timeout=settings.ping_interval_seconds,
-        close_timeout=2,
+        close_timeout=CLOSE_TIMEOUT_SECONDS,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    # Graceful: every client gets a close frame (1001 going away) and reconnects elsewhere.
+    # Graceful: every client gets a close frame (1001 going away) and reconnects elsewhere; then our
+    # presence row goes, so the others stop counting us at once rather than when it goes stale.
     server.close()
     await server.wait_closed()
     await counter.presence.stop()

@@ -23,8 +23,11 @@ class Settings(BaseSettings):
     # (a process that died without cleaning up) no longer counts.
     heartbeat_seconds: float = 1.0
     stale_after_seconds: float = 5.0
-    # Websocket limits: pings keep idle sockets open through nginx and find dead peers.
+    # Pings keep idle sockets open through proxies (nginx's read timeout on /counter is 1 h, many
+    # others' are 60 s) and find peers that vanished without a close frame: one that has not
+    # answered a ping within another interval is dropped.
     ping_interval_seconds: float = 20.0
+    # Bounds on what clients may send: a larger frame closes with 1009, a flood with 1008.
     max_message_bytes: int = 1024
     max_messages_per_second: int = 20
 

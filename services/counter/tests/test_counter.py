@@ -1,0 +1,376 @@
+"""The live counter with real websocket clients: through nginx, and (native) against extra instances.
+
+Other tests may hold sockets, so every test first opens an observer and waits for the count to go
+quiet; what it then expects is that baseline plus its own clients. Every wait polls with a deadline.
+"""
+
+import asyncio
+import base64
+import os
+import signal
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import asyncpg
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from dev.stack import Stack
+
+TIMEOUT = 10.0
+# A killed instance's row counts until it is STALE_AFTER_SECONDS (5) old, plus one heartbeat.
+STALE_TIMEOUT = 15.0
+
+
+async def eventually(check: Callable[[], bool], timeout: float, what: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what()}")
+        await asyncio.sleep(0.02)
+
+
+class Client:
+    """One websocket user: remembers the last count it was sent and how its socket closed."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.counts: list[int] = []
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, url: str) -> "Client":
+        return cls(await connect(url, open_timeout=TIMEOUT, close_timeout=2))
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.socket:
+                self.counts.append(int(message))
+        except ConnectionClosed:
+            pass
+
+    @property
+    def count(self) -> int | None:
+        return self.counts[-1] if self.counts else None
+
+    @property
+    def close_code(self) -> int | None:
+        return self.socket.close_code
+
+    async def close(self) -> None:
+        await self.socket.close()
+        await self.reader
+
+    async def settle(self, quiet: float = 0.7) -> int:
+        """The count once no update came for `quiet` seconds: sockets of earlier tests are gone."""
+        deadline = time.monotonic() + STALE_TIMEOUT
+        await eventually(lambda: self.count is not None, TIMEOUT, lambda: "no first count")
+        seen = len(self.counts)
+        last_change = time.monotonic()
+        while time.monotonic() - last_change < quiet:
+            assert time.monotonic() < deadline, f"the count never settled: {self.counts[-20:]}"
+            await asyncio.sleep(0.05)
+            if len(self.counts) != seen:
+                seen, last_change = len(self.counts), time.monotonic()
+        assert self.count is not None
+        return self.count
+
+
+async def all_see(clients: list[Client], expected: int, timeout: float = TIMEOUT) -> None:
+    await eventually(
+        lambda: all(client.count == expected for client in clients),
+        timeout,
+        lambda: f"expected {expected} everywhere, clients have {[client.count for client in clients]}",
+    )
+
+
+@asynccontextmanager
+async def observed(url: str) -> AsyncIterator[tuple[Client, int]]:
+    """An observer socket and the settled count, itself included."""
+    observer = await Client.open(url)
+    try:
+        yield observer, await observer.settle()
+    finally:
+        await observer.close()
+
+
+async def open_clients(url: str, n: int) -> list[Client]:
+    return list(await asyncio.gather(*(Client.open(url) for _ in range(n))))
+
+
+async def close_all(clients: list[Client]) -> None:
+    await asyncio.gather(*(client.close() for client in clients))
+
+
+def run(test: Awaitable[None]) -> None:
+    asyncio.run(asyncio.wait_for(test, timeout=120))
+
+
+# -- through nginx (native and compose) ----------------------------------------------------------
+
+
+def test_n_clients_see_n_and_closing_some_updates_the_rest(ws_url: str) -> None:
+    async def scenario() -> None:
+        async with observed(ws_url) as (observer, base):
+            clients = await open_clients(ws_url, 6)
+            await all_see([observer, *clients], base + 6)
+            await close_all(clients[:2])
+            await all_see([observer, *clients[2:]], base + 4)
+            await close_all(clients[2:])
+            await all_see([observer], base)
+
+    run(scenario())
+
+
+def test_a_new_client_is_sent_the_count_right_after_it_connects(ws_url: str) -> None:
+    async def scenario() -> None:
+        async with observed(ws_url) as (observer, base):
+            client = await Client.open(ws_url)
+            await all_see([client], base + 1)
+            assert client.counts == [base + 1], "one message per change, none before the current count"
+            await client.close()
+
+    run(scenario())
+
+
+def test_a_client_that_vanishes_without_a_close_frame_is_removed(ws_url: str) -> None:
+    async def scenario() -> None:
+        async with observed(ws_url) as (observer, base):
+            clients = await open_clients(ws_url, 3)
+            await all_see([observer, *clients], base + 3)
+            clients[0].socket.transport.abort()  # TCP reset, no close frame
+            await all_see([observer, *clients[1:]], base + 2)
+            await close_all(clients)
+
+    run(scenario())
+
+
+def test_messages_from_clients_are_ignored(ws_url: str) -> None:
+    async def scenario() -> None:
+        async with observed(ws_url) as (observer, base):
+            talker = await Client.open(ws_url)
+            await all_see([observer, talker], base + 1)
+            for text in ("hello", "42", "", "{}"):
+                await talker.socket.send(text)
+            newcomer = await Client.open(ws_url)
+            await all_see([observer, talker, newcomer], base + 2)
+            assert talker.close_code is None
+            await close_all([talker, newcomer])
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("abuse", "code"),
+    [
+        ("oversized frame", CloseCode.MESSAGE_TOO_BIG),
+        ("flood", CloseCode.POLICY_VIOLATION),
+    ],
+)
+def test_abuse_closes_that_socket_only(ws_url: str, abuse: str, code: int) -> None:
+    async def scenario() -> None:
+        async with observed(ws_url) as (observer, base):
+            bystander, abuser = await open_clients(ws_url, 2)
+            await all_see([observer, bystander, abuser], base + 2)
+            try:
+                if abuse == "oversized frame":
+                    await abuser.socket.send("x" * 2048)  # max_message_bytes is 1024
+                else:
+                    for _ in range(200):  # max_messages_per_second is 20
+                        await abuser.socket.send("spam")
+            except ConnectionClosed:
+                pass
+            await eventually(lambda: abuser.close_code is not None, TIMEOUT, lambda: "the abuser is still open")
+            assert abuser.close_code == code
+            await all_see([observer, bystander], base + 1)
+            assert bystander.close_code is None
+            await bystander.close()
+
+    run(scenario())
+
+
+# -- native: processes, instances, the database ---------------------------------------------------
+
+
+async def presence_rows(stack: Stack, fresh_only: bool = True) -> dict[str, int]:
+    """counter_presence as instance_id → connections; fresh_only: as the services count it."""
+    connection = await asyncpg.connect(stack.database_url(with_password=True))
+    try:
+        rows = await connection.fetch(
+            "SELECT instance_id, connections FROM counter_presence"
+            " WHERE NOT $1 OR heartbeat_at > now() - interval '5 s'",
+            fresh_only,
+        )
+    finally:
+        await connection.close()
+    return {row["instance_id"]: row["connections"] for row in rows}
+
+
+def wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} never became healthy"
+        time.sleep(0.1)
+
+
+@contextmanager
+def extra_counter(stack: Stack, name: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A second instance of the counter service on its own port; yields its websocket URL."""
+    url = stack.start_service_instance("counter", name, env=env)
+    try:
+        wait_healthy(url)
+        yield url.replace("http", "ws", 1)
+    finally:
+        if name in stack.processes:
+            stack.stop_process(name)
+
+
+@pytest.mark.native
+def test_the_count_is_exact_across_worker_processes(stack: Stack, ws_url: str) -> None:
+    async def scenario() -> None:
+        async with observed(ws_url) as (observer, base):
+            clients = await open_clients(ws_url, 20)
+            await all_see([observer, *clients], base + 20)
+            rows = await presence_rows(stack)
+            assert sum(rows.values()) == base + 20
+            # Both worker processes hold sockets (20 connects all on one: about 1 in 500 000).
+            assert len([count for count in rows.values() if count > 0]) >= 2, rows
+            await close_all(clients[::2])
+            await all_see([observer, *clients[1::2]], base + 10)
+            await close_all(clients[1::2])
+
+    run(scenario())
+
+
+@pytest.mark.native
+def test_two_instances_report_the_same_total(stack: Stack, ws_url: str) -> None:
+    main_url = stack.service_url("counter").replace("http", "ws", 1)
+    with extra_counter(stack, "counter-b") as second_url:
+
+        async def scenario() -> None:
+            async with observed(ws_url) as (observer, base):
+                on_main = await open_clients(main_url, 3)
+                on_second = await open_clients(second_url, 4)
+                everyone = [observer, *on_main, *on_second]
+                await all_see(everyone, base + 7)
+                await close_all(on_second[:3])
+                await all_see([observer, *on_main, on_second[3]], base + 4)
+                await close_all(on_main)
+                await all_see([observer, on_second[3]], base + 1)
+                await on_second[3].close()
+                await all_see([observer], base)
+
+        run(scenario())
+
+
+@asynccontextmanager
+async def clients_on_a_second_instance(
+    stack: Stack, ws_url: str, name: str, n: int
+) -> AsyncIterator[tuple[Client, int, set[str], list[Client]]]:
+    """An observer through nginx (and the settled count), the presence rows before the second
+    instance started, and `n` clients connected to that instance, all seen by everyone."""
+    async with observed(ws_url) as (observer, base):
+        rows_before = set(await presence_rows(stack))
+        with extra_counter(stack, name) as second_url:
+            clients = await open_clients(second_url, n)
+            await all_see([observer, *clients], base + n)
+            assert len(await presence_rows(stack)) == len(rows_before) + 2  # WORKERS=2
+            yield observer, base, rows_before, clients
+
+
+@pytest.mark.native
+def test_sigterm_sends_going_away_and_removes_the_presence_rows(stack: Stack, ws_url: str) -> None:
+    async def scenario() -> None:
+        async with clients_on_a_second_instance(stack, ws_url, "counter-term", 4) as (
+            observer, base, rows_before, clients
+        ):
+            exit_code = await asyncio.to_thread(stack.stop_process, "counter-term")
+            assert exit_code == 0
+            assert {client.close_code for client in clients} == {CloseCode.GOING_AWAY}
+            # Gone at once: a row left behind would still be fresh for 5 s.
+            assert set(await presence_rows(stack)) == rows_before
+            await all_see([observer], base, timeout=2)
+
+    run(scenario())
+
+
+@pytest.mark.native
+def test_a_killed_instance_stops_being_counted(stack: Stack, ws_url: str) -> None:
+    async def scenario() -> None:
+        async with clients_on_a_second_instance(stack, ws_url, "counter-kill", 5) as (
+            observer, base, rows_before, clients
+        ):
+            stack.signal_process("counter-kill", signal.SIGKILL)  # the whole group: no cleanup
+            await eventually(lambda: all(c.close_code is not None for c in clients), TIMEOUT, str)
+            await all_see([observer], base, timeout=STALE_TIMEOUT)
+            # Stale rows are deleted too, by whichever process's heartbeat got to them first (that
+            # one may commit a moment after the observer's process stopped counting them).
+            deadline = time.monotonic() + TIMEOUT
+            while (rows := set(await presence_rows(stack, fresh_only=False))) != rows_before:
+                assert time.monotonic() < deadline, f"stale rows never deleted: {rows - rows_before}"
+                await asyncio.sleep(0.1)
+
+    run(scenario())
+
+
+async def raw_websocket(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A websocket client that never answers pings: the handshake by hand, then frames as bytes."""
+    reader, writer = await asyncio.open_connection(host, port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    status = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert status.startswith(b"HTTP/1.1 101"), status
+    return reader, writer
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        (length,) = struct.unpack("!H", await reader.readexactly(2))
+    return first & 0x0F, await reader.readexactly(length)
+
+
+@pytest.mark.native
+def test_idle_clients_are_pinged_and_a_silent_peer_is_dropped(stack: Stack, ws_url: str) -> None:
+    async def scenario() -> None:
+        with extra_counter(stack, "counter-ping", env={"PING_INTERVAL_SECONDS": "1"}) as second_url:
+            port = int(second_url.rsplit(":", 1)[1])
+            async with observed(ws_url) as (observer, base):
+                answering = await Client.open(second_url)  # websockets answers pings by itself
+                reader, writer = await raw_websocket("127.0.0.1", port)
+                await all_see([observer, answering], base + 2)
+                opcodes = []
+                while 0x9 not in opcodes:
+                    opcode, _ = await asyncio.wait_for(read_frame(reader), TIMEOUT)
+                    opcodes.append(opcode)
+                # No pong from the raw client: dropped after one more interval; the other stays.
+                await all_see([observer, answering], base + 1)
+                assert answering.close_code is None
+                writer.close()
+                await answering.close()
+
+    run(scenario())
+
+
+def test_health_route_is_plain_http(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/counter/healthz", timeout=TIMEOUT)
+    assert (response.status_code, response.text) == (200, "ok\n")
+
+
+def test_plain_http_on_the_websocket_route_is_refused(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/counter", timeout=TIMEOUT)
+    assert response.status_code == 426  # Upgrade Required
