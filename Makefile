@@ -10,8 +10,9 @@ COMPOSE := docker compose
 TEST_PROJECT ?= async-web-stack-test
 TEST_HTTP_PORT ?= 18080
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help up down dev test test-compose secrets clean
+.PHONY: help up down dev test test-compose secrets clean bench bench-quick
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,3 +48,9 @@ test-compose: $(VENV)/.synced secrets ## Build and start the compose stack, run 
 
 clean: ## Remove the virtualenv and native-run state
 	rm -rf $(VENV) .state
+
+bench: $(VENV)/.synced ## The framework comparison (issue 7): every target, wrk -t1 -c200 -d30s each (~8 min)
+	$(PYTHON) -m bench.run $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.synced ## The same comparison, a few seconds per target (proves it works; not a measurement)
+	$(PYTHON) -m bench.run --quick $(BENCH_ARGS)

@@ -60,14 +60,19 @@ def ensure_tools() -> None:
             missing.append(DEBIAN_PACKAGES[tool])
     if not missing:
         return
+    apt_install(missing)
+
+
+def apt_install(packages: list[str]) -> None:
+    """Debian packages installed with apt-get when we are root; otherwise say what to install."""
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        print(f"installing {' '.join(missing)} with apt-get", file=sys.stderr)
+        print(f"installing {' '.join(packages)} with apt-get", file=sys.stderr)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], check=True, env=env)
         return
     raise SystemExit(
-        f"missing: {', '.join(missing)}. Install them (Debian/Ubuntu: sudo apt-get install {' '.join(missing)})"
+        f"missing: {', '.join(packages)}. Install them (Debian/Ubuntu: sudo apt-get install {' '.join(packages)})"
     )
 
 
@@ -279,8 +284,11 @@ class Stack:
         self._run_logged("nginx", [nginx, "-t", "-q", "-p", prefix, "-c", str(conf), "-e", "stderr"])
         self._spawn("nginx", [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", "daemon off;"])
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        checks = [f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"]
+    def wait_ready(self, timeout: float = 60, urls: list[str] | None = None) -> None:
+        """Each URL (by default the services' readiness checks through nginx) answers 200."""
+        checks = urls or [
+            f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"
+        ]
         deadline = time.monotonic() + timeout
         for url in checks:
             while True:
@@ -298,6 +306,10 @@ class Stack:
                 time.sleep(0.2)
 
     # -- processes --------------------------------------------------------------------------
+    def spawn(self, name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        """Run one more process beside the stack (logged to logs/<name>.log; stop_process stops it)."""
+        self._spawn(name, command, env=env, cwd=cwd)
+
     def _spawn(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
         # A session of its own: the terminal's Ctrl-C reaches us only, and we stop children in order.
         process = subprocess.Popen(
