@@ -140,7 +140,7 @@ def chart(rows: list[dict], run: dict, path: Path) -> None:
                      color=[KIND_COLOURS[row["kind"]] for row in ordered])
     axes.bar_label(bars, labels=[f"{row['requests_per_s']:,.0f}" for row in ordered], padding=3, fontsize=8)
     axes.set_xlabel("requests per second (higher is better)")
-    axes.set_title(f"SELECT brand_id, brand_name FROM brand as JSON — wrk -t{run['threads']} "
+    axes.set_title(f"brand list as JSON (floors: fixed body) — wrk -t{run['threads']} "
                    f"-c{run['connections']} -d{run['duration_s']:g}s, {run['machine']['cores']} cores", fontsize=10)
     axes.legend(handles=[Patch(color=colour, label=kind) for kind, colour in KIND_COLOURS.items()],
                 loc="lower right", fontsize=8)
