@@ -11,8 +11,20 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("fastapi", "starlette", "pydantic", "uvicorn", "gunicorn", "aiohttp", "asyncpg", "uvloop",
-            "httptools", "flask", "psycopg2-binary", "django")
+PACKAGES = (
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "uvicorn",
+    "gunicorn",
+    "aiohttp",
+    "asyncpg",
+    "uvloop",
+    "httptools",
+    "flask",
+    "psycopg2-binary",
+    "django",
+)
 REFERENCES = {"fastapi": "× FastAPI", "aiohttp": "× aiohttp"}  # textbook baselines every row is compared with
 KIND_COLOURS = {"ours": "#2a7ab0", "baseline": "#c07a2a", "floor": "#8a8a8a"}
 
@@ -20,6 +32,7 @@ KIND_COLOURS = {"ours": "#2a7ab0", "baseline": "#c07a2a", "floor": "#8a8a8a"}
 @dataclass(frozen=True)
 class Check:
     """One of the issue's targets: subject's req/s ≥ factor × reference's (or a zero-errors check)."""
+
     description: str
     passed: bool
     measured: str
@@ -84,8 +97,9 @@ def checks(rows: list[dict]) -> list[Check]:
     def ratio(subject: str, reference: str, factor: float, what: str) -> None:
         if subject in by_name and reference in by_name and by_name[reference]["requests_per_s"] > 0:
             value = by_name[subject]["requests_per_s"] / by_name[reference]["requests_per_s"]
-            found.append(Check(f"{what} ≥ {factor:g}× {by_name[reference]['label']}", value >= factor,
-                               f"{value:.2f}×"))
+            found.append(
+                Check(f"{what} ≥ {factor:g}× {by_name[reference]['label']}", value >= factor, f"{value:.2f}×")
+            )
 
     ratio("api-nginx", "fastapi", 2.0, "/api/brands via nginx")
     ratio("api-nginx", "aiohttp", 1.0, "/api/brands via nginx")
@@ -95,8 +109,13 @@ def checks(rows: list[dict]) -> list[Check]:
     for row in rows:
         if row["kind"] == "ours":
             failed = row["errors"] + row["timeouts"]
-            found.append(Check(f"zero errors and timeouts: {row['label']}", failed == 0,
-                               f"{row['errors']} errors, {row['timeouts']} timeouts"))
+            found.append(
+                Check(
+                    f"zero errors and timeouts: {row['label']}",
+                    failed == 0,
+                    f"{row['errors']} errors, {row['timeouts']} timeouts",
+                )
+            )
     return found
 
 
@@ -136,14 +155,23 @@ def chart(rows: list[dict], run: dict, path: Path) -> None:
 
     ordered = sorted(rows, key=lambda row: row["requests_per_s"])
     figure, axes = pyplot.subplots(figsize=(9, 0.45 * len(ordered) + 1.6))
-    bars = axes.barh([row["label"] for row in ordered], [row["requests_per_s"] for row in ordered],
-                     color=[KIND_COLOURS[row["kind"]] for row in ordered])
+    bars = axes.barh(
+        [row["label"] for row in ordered],
+        [row["requests_per_s"] for row in ordered],
+        color=[KIND_COLOURS[row["kind"]] for row in ordered],
+    )
     axes.bar_label(bars, labels=[f"{row['requests_per_s']:,.0f}" for row in ordered], padding=3, fontsize=8)
     axes.set_xlabel("requests per second (higher is better)")
-    axes.set_title(f"brand list as JSON (floors: fixed body) — wrk -t{run['threads']} "
-                   f"-c{run['connections']} -d{run['duration_s']:g}s, {run['machine']['cores']} cores", fontsize=10)
-    axes.legend(handles=[Patch(color=colour, label=kind) for kind, colour in KIND_COLOURS.items()],
-                loc="lower right", fontsize=8)
+    axes.set_title(
+        f"brand list as JSON (floors: fixed body) — wrk -t{run['threads']} "
+        f"-c{run['connections']} -d{run['duration_s']:g}s, {run['machine']['cores']} cores",
+        fontsize=10,
+    )
+    axes.legend(
+        handles=[Patch(color=colour, label=kind) for kind, colour in KIND_COLOURS.items()],
+        loc="lower right",
+        fontsize=8,
+    )
     axes.margins(x=0.15)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

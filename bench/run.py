@@ -24,7 +24,14 @@ from pathlib import Path
 import asyncpg
 
 from bench import report, wrk
-from bench.targets import FLASK_WORKERS, RANDOM_PRODUCT_SCRIPT, Target, our_targets, probe_url, start_baselines
+from bench.targets import (
+    FLASK_WORKERS,
+    RANDOM_PRODUCT_SCRIPT,
+    Target,
+    our_targets,
+    probe_url,
+    start_baselines,
+)
 from dev.stack import DEFAULT_PORTS, Stack, free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -32,14 +39,22 @@ QUICK_DURATION_S = 3
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_DURATION_S} s per target, 1 s warm-up")
     parser.add_argument("--duration", type=float, help="seconds per target (default 30, or 3 with --quick)")
-    parser.add_argument("--warmup", type=float, help="seconds of unmeasured load first (default 5, 1 with --quick)")
+    parser.add_argument(
+        "--warmup", type=float, help="seconds of unmeasured load first (default 5, 1 with --quick)"
+    )
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="worker processes of every multi-process setup (default: CPU count)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of every multi-process setup (default: CPU count)",
+    )
     parser.add_argument("--only", help="comma-separated target names (default: all)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -67,8 +82,15 @@ def measure(target: Target, options: wrk.WrkOptions, warmup_s: float, raw_dir: P
     load = os.getloadavg()[0]  # other work on the machine skews a run: kept with each row
     result, output = wrk.run(target.url, options, script, target.script_args)
     (raw_dir / f"{target.name}.txt").write_text(output)
-    return {"name": target.name, "label": target.label, "kind": target.kind, "url": target.url,
-            "description": target.description, "load_average_1m": round(load, 2), **result.as_dict()}
+    return {
+        "name": target.name,
+        "label": target.label,
+        "kind": target.kind,
+        "url": target.url,
+        "description": target.description,
+        "load_average_1m": round(load, 2),
+        **result.as_dict(),
+    }
 
 
 def save(run_dir: Path, results_dir: Path, rows: list[dict], run: dict, text: str) -> None:
@@ -89,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="bench-stack-"))
     stack = Stack(state_dir, ports={name: free_port() for name in DEFAULT_PORTS}, workers=args.workers)
 
-    print(f"starting the stack and the baselines ({args.workers} workers each; logs in {stack.logs_dir})",
-          file=sys.stderr)
+    print(
+        f"starting the stack and the baselines ({args.workers} workers each; logs in {stack.logs_dir})",
+        file=sys.stderr,
+    )
     stack.start()
     finished = False
     try:
@@ -107,18 +131,28 @@ def main(argv: list[str] | None = None) -> int:
 
         rows = []
         for number, target in enumerate(targets, 1):
-            print(f"[{number}/{len(targets)}] {target.name}: {target.url} "
-                  f"({args.warmup:g}s warm-up + {args.duration:g}s)", file=sys.stderr, flush=True)
+            print(
+                f"[{number}/{len(targets)}] {target.name}: {target.url} "
+                f"({args.warmup:g}s warm-up + {args.duration:g}s)",
+                file=sys.stderr,
+                flush=True,
+            )
             rows.append(measure(target, options, args.warmup, run_dir / "wrk"))
             if target.process is not None:
                 stack.stop_process(target.process)
         report.with_ratios(rows)
         found = report.checks(rows)
-        run = {"started": started.isoformat(timespec="seconds"), "threads": args.threads,
-               "connections": args.connections, "duration_s": args.duration, "warmup_s": args.warmup,
-               "workers": args.workers, "flask_workers": FLASK_WORKERS,
-               "machine": report.machine(stack.bindir, wrk_version),
-               "checks": [{"check": c.description, "passed": c.passed, "measured": c.measured} for c in found]}
+        run = {
+            "started": started.isoformat(timespec="seconds"),
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "workers": args.workers,
+            "flask_workers": FLASK_WORKERS,
+            "machine": report.machine(stack.bindir, wrk_version),
+            "checks": [{"check": c.description, "passed": c.passed, "measured": c.measured} for c in found],
+        }
         text = report.markdown(rows, found, run)
         save(run_dir, args.results_dir, rows, run, text)
         print(text)

@@ -45,36 +45,86 @@ class Baseline:
     def spawn(self, stack: Stack, workers: int) -> Target:
         port = free_port()
         command = [part.format(port=port, workers=workers, python=sys.executable) for part in self.command]
-        env = {**stack.service_env("api"), "DATABASE_URL": stack.database_url(with_password=True), "PORT": str(port)}
+        env = {
+            **stack.service_env("api"),
+            "DATABASE_URL": stack.database_url(with_password=True),
+            "PORT": str(port),
+        }
         process = f"bench-{self.name}"
         stack.spawn(process, command, env=env, cwd=BASELINES_DIR)
-        return Target(self.name, self.label, self.kind, f"http://127.0.0.1:{port}{self.path}", self.description,
-                      process=process)
+        return Target(
+            self.name,
+            self.label,
+            self.kind,
+            f"http://127.0.0.1:{port}{self.path}",
+            self.description,
+            process=process,
+        )
 
 
-UVICORN = ["{python}", "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}", "--workers", "{workers}",
-           "--no-access-log"]
+UVICORN = [
+    "{python}",
+    "-m",
+    "uvicorn",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "{port}",
+    "--workers",
+    "{workers}",
+    "--no-access-log",
+]
 GUNICORN = ["{python}", "-m", "gunicorn", "--bind", "127.0.0.1:{port}"]
 
 BASELINES = [
-    Baseline("aiohttp", "aiohttp (textbook)", "baseline",
-             "aiohttp, one process, asyncio loop, asyncpg pool of 6", "/brands",
-             ["{python}", "aiohttp_app.py"]),
-    Baseline("fastapi", "FastAPI (textbook)", "baseline",
-             "FastAPI, Depends yields a pooled asyncpg connection, list of dicts; uvicorn --workers N",
-             "/brands", [*UVICORN, "fastapi_app:app"]),
-    Baseline("flask", "Flask + psycopg2 (textbook)", "baseline",
-             f"Flask, psycopg2, gunicorn -w {FLASK_WORKERS} sync workers", "/brands",
-             [*GUNICORN, "-w", str(FLASK_WORKERS), "flask_app:app"]),
-    Baseline("django", "Django async (textbook)", "baseline",
-             "Django async view over the ORM; gunicorn -w N -k uvicorn_worker.UvicornWorker", "/brands",
-             [*GUNICORN, "-w", "{workers}", "-k", "uvicorn_worker.UvicornWorker", "django_app:application"]),
-    Baseline("raw-asgi", "raw ASGI hello", "floor",
-             "a bare ASGI callable, no database; uvicorn --workers N", "/",
-             [*UVICORN, "raw_asgi:app"]),
-    Baseline("raw-wsgi", "raw WSGI hello", "floor",
-             "a bare WSGI callable, no database; gunicorn -w N sync workers", "/",
-             [*GUNICORN, "-w", "{workers}", "raw_wsgi:app"]),
+    Baseline(
+        "aiohttp",
+        "aiohttp (textbook)",
+        "baseline",
+        "aiohttp, one process, asyncio loop, asyncpg pool of 6",
+        "/brands",
+        ["{python}", "aiohttp_app.py"],
+    ),
+    Baseline(
+        "fastapi",
+        "FastAPI (textbook)",
+        "baseline",
+        "FastAPI, Depends yields a pooled asyncpg connection, list of dicts; uvicorn --workers N",
+        "/brands",
+        [*UVICORN, "fastapi_app:app"],
+    ),
+    Baseline(
+        "flask",
+        "Flask + psycopg2 (textbook)",
+        "baseline",
+        f"Flask, psycopg2, gunicorn -w {FLASK_WORKERS} sync workers",
+        "/brands",
+        [*GUNICORN, "-w", str(FLASK_WORKERS), "flask_app:app"],
+    ),
+    Baseline(
+        "django",
+        "Django async (textbook)",
+        "baseline",
+        "Django async view over the ORM; gunicorn -w N -k uvicorn_worker.UvicornWorker",
+        "/brands",
+        [*GUNICORN, "-w", "{workers}", "-k", "uvicorn_worker.UvicornWorker", "django_app:application"],
+    ),
+    Baseline(
+        "raw-asgi",
+        "raw ASGI hello",
+        "floor",
+        "a bare ASGI callable, no database; uvicorn --workers N",
+        "/",
+        [*UVICORN, "raw_asgi:app"],
+    ),
+    Baseline(
+        "raw-wsgi",
+        "raw WSGI hello",
+        "floor",
+        "a bare WSGI callable, no database; gunicorn -w N sync workers",
+        "/",
+        [*GUNICORN, "-w", "{workers}", "raw_wsgi:app"],
+    ),
 ]
 
 
@@ -82,17 +132,42 @@ def our_targets(stack: Stack, product_ids: tuple[int, int]) -> list[Target]:
     edge, api, legacy = stack.http_url, stack.service_url("api"), stack.service_url("legacy")
     first, last = product_ids
     return [
-        Target("api-nginx", "/api/brands via nginx", "ours", f"{edge}/api/brands",
-               "services/api (FastAPI) behind nginx, as deployed"),
-        Target("legacy-nginx", "/legacy/brands via nginx", "ours", f"{edge}/legacy/brands",
-               "services/legacy (aiohttp) behind nginx, as deployed"),
-        Target("api-product-nginx", "/api/products/{id} via nginx", "ours", edge,
-               f"services/api, one product by a random id in {first}..{last}",
-               script_args=["/api/products/", str(first), str(last)]),
-        Target("api-direct", "api /brands direct", "ours", f"{api}/brands",
-               "services/api on its own port, no nginx"),
-        Target("legacy-direct", "legacy /brands direct", "ours", f"{legacy}/brands",
-               "services/legacy on its own port, no nginx"),
+        Target(
+            "api-nginx",
+            "/api/brands via nginx",
+            "ours",
+            f"{edge}/api/brands",
+            "services/api (FastAPI) behind nginx, as deployed",
+        ),
+        Target(
+            "legacy-nginx",
+            "/legacy/brands via nginx",
+            "ours",
+            f"{edge}/legacy/brands",
+            "services/legacy (aiohttp) behind nginx, as deployed",
+        ),
+        Target(
+            "api-product-nginx",
+            "/api/products/{id} via nginx",
+            "ours",
+            edge,
+            f"services/api, one product by a random id in {first}..{last}",
+            script_args=["/api/products/", str(first), str(last)],
+        ),
+        Target(
+            "api-direct",
+            "api /brands direct",
+            "ours",
+            f"{api}/brands",
+            "services/api on its own port, no nginx",
+        ),
+        Target(
+            "legacy-direct",
+            "legacy /brands direct",
+            "ours",
+            f"{legacy}/brands",
+            "services/legacy on its own port, no nginx",
+        ),
     ]
 
 
@@ -105,10 +180,15 @@ def start_nginx_hello(stack: Stack) -> Target:
     conf.write_text(render_template(BASELINES_DIR / "nginx-hello.conf.template", {"LISTEN_PORT": str(port)}))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     process = "bench-nginx-hello"
-    stack.spawn(process, [nginx, "-p", f"{prefix}/", "-c", str(conf), "-e", "stderr",
-                                      "-g", "daemon off;"])
-    return Target("nginx-hello", "nginx return 200", "floor", f"http://127.0.0.1:{port}/",
-                  "nginx alone (return 200 with a fixed body): the edge's ceiling", process=process)
+    stack.spawn(process, [nginx, "-p", f"{prefix}/", "-c", str(conf), "-e", "stderr", "-g", "daemon off;"])
+    return Target(
+        "nginx-hello",
+        "nginx return 200",
+        "floor",
+        f"http://127.0.0.1:{port}/",
+        "nginx alone (return 200 with a fixed body): the edge's ceiling",
+        process=process,
+    )
 
 
 def start_baselines(stack: Stack, workers: int) -> list[Target]:

@@ -29,8 +29,11 @@ class WrkOptions:
     def arguments(self, duration_s: float | None = None) -> list[str]:
         seconds = max(1, round(duration_s if duration_s is not None else self.duration_s))
         return [
-            f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds}s",
-            f"--timeout={self.timeout_s:g}s", "--latency",
+            f"-t{self.threads}",
+            f"-c{self.connections}",
+            f"-d{seconds}s",
+            f"--timeout={self.timeout_s:g}s",
+            "--latency",
         ]
 
 
@@ -102,8 +105,13 @@ def version() -> str:
     return first_line.split(" Copyright")[0].strip()
 
 
-def run(url: str, options: WrkOptions, script: Path | None = None, script_args: list[str] | None = None,
-        duration_s: float | None = None) -> tuple[WrkResult, str]:
+def run(
+    url: str,
+    options: WrkOptions,
+    script: Path | None = None,
+    script_args: list[str] | None = None,
+    duration_s: float | None = None,
+) -> tuple[WrkResult, str]:
     """One wrk run; killed if it outlives its duration by 30 s. Returns the parsed result and the raw text."""
     command = [ensure_wrk(), *options.arguments(duration_s)]
     if script is not None:

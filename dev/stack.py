@@ -69,11 +69,11 @@ def apt_install(packages: list[str]) -> None:
         print(f"installing {' '.join(packages)} with apt-get", file=sys.stderr)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], check=True, env=env)
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+        subprocess.run(install, check=True, env=env)
         return
-    raise SystemExit(
-        f"missing: {', '.join(packages)}. Install them (Debian/Ubuntu: sudo apt-get install {' '.join(packages)})"
-    )
+    names = " ".join(packages)
+    raise SystemExit(f"missing: {names}. Install them (Debian/Ubuntu: sudo apt-get install {names})")
 
 
 def container_command(service: str) -> list[str]:
@@ -286,9 +286,7 @@ class Stack:
 
     def wait_ready(self, timeout: float = 60, urls: list[str] | None = None) -> None:
         """Each URL (by default the services' readiness checks through nginx) answers 200."""
-        checks = urls or [
-            f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"
-        ]
+        checks = urls or [f"{self.http_url}/{path}" for path in ("api/readyz", "legacy/readyz", "counter/healthz")]
         deadline = time.monotonic() + timeout
         for url in checks:
             while True:
@@ -306,7 +304,9 @@ class Stack:
                 time.sleep(0.2)
 
     # -- processes --------------------------------------------------------------------------
-    def spawn(self, name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    def spawn(
+        self, name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         """Run one more process beside the stack (logged to logs/<name>.log; stop_process stops it)."""
         self._spawn(name, command, env=env, cwd=cwd)
 

@@ -47,7 +47,9 @@ def test_wrk_output_is_parsed_with_units_and_error_lines() -> None:
 
 
 def test_wrk_output_without_error_lines_means_no_errors() -> None:
-    clean = "\n".join(line for line in WRK_OUTPUT.splitlines() if "errors" not in line and "Non-2xx" not in line)
+    clean = "\n".join(
+        line for line in WRK_OUTPUT.splitlines() if "errors" not in line and "Non-2xx" not in line
+    )
     result = wrk.parse(clean.replace("1.99s", "12.50ms"))
     assert (result.errors, result.timeouts) == (0, 0)
     assert result.p99_ms == pytest.approx(12.5)
@@ -61,9 +63,22 @@ def test_truncated_wrk_output_is_an_error_not_a_zero() -> None:
 @pytest.mark.native
 def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--duration", "2", "--warmup", "1",
-         "--results-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
@@ -71,8 +86,15 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
         assert (tmp_path / f"latest.{suffix}").stat().st_size > 0
     saved = json.loads((tmp_path / "latest.json").read_text())
     rows = {row["name"]: row for row in saved["results"]}
-    expected = {"api-nginx", "legacy-nginx", "api-product-nginx", "api-direct", "legacy-direct", "nginx-hello",
-                *(baseline.name for baseline in BASELINES)}
+    expected = {
+        "api-nginx",
+        "legacy-nginx",
+        "api-product-nginx",
+        "api-direct",
+        "legacy-direct",
+        "nginx-hello",
+        *(baseline.name for baseline in BASELINES),
+    }
     assert set(rows) == expected
     for name, row in rows.items():
         assert row["requests_per_s"] > 0, f"{name} served nothing: {row}"

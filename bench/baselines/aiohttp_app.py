@@ -1,6 +1,6 @@
 """Textbook aiohttp: one process, the default asyncio loop, a 6-connection asyncpg pool.
 
-    DATABASE_URL=postgresql://… PORT=9001 python aiohttp_app.py
+DATABASE_URL=postgresql://… PORT=9001 python aiohttp_app.py
 """
 
 import os

@@ -1,6 +1,6 @@
 """Textbook FastAPI: a dependency yields a pooled asyncpg connection, the route returns dicts.
 
-    DATABASE_URL=postgresql://… uvicorn fastapi_app:app --workers N
+DATABASE_URL=postgresql://… uvicorn fastapi_app:app --workers N
 """
 
 import os

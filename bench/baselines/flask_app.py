@@ -1,6 +1,6 @@
 """Textbook Flask: psycopg2, one connection per worker process, under `gunicorn -w 8` (sync workers).
 
-    DATABASE_URL=postgresql://… gunicorn -w 8 flask_app:app
+DATABASE_URL=postgresql://… gunicorn -w 8 flask_app:app
 """
 
 import os
