@@ -20,7 +20,9 @@ RUN_TIME ?= 1m
 RESULTS_DIR ?=
 LOADTEST_SETTINGS := ALLOWED_HOSTS MAX_FAIL_RATIO P95_API_READ_MS P95_API_WRITE_MS P95_LEGACY_MS P95_COUNTER_MS
 
-.PHONY: help up down dev test test-compose loadtest secrets clean
+BENCH_ARGS ?=
+
+.PHONY: help up down dev test test-compose loadtest bench bench-quick secrets clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,3 +67,9 @@ loadtest: $(VENV)/.synced ## Headless Locust run against HOST; reports in loadte
 
 clean: ## Remove the virtualenv and native-run state
 	rm -rf $(VENV) .state
+
+bench: $(VENV)/.synced ## The framework comparison (issue 7): every target, wrk -t1 -c200 -d30s each (~8 min)
+	$(PYTHON) -m bench.run $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.synced ## The same comparison, a few seconds per target (proves it works; not a measurement)
+	$(PYTHON) -m bench.run --quick $(BENCH_ARGS)

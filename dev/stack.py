@@ -60,15 +60,20 @@ def ensure_tools() -> None:
             missing.append(DEBIAN_PACKAGES[tool])
     if not missing:
         return
+    apt_install(missing)
+
+
+def apt_install(packages: list[str]) -> None:
+    """Debian packages installed with apt-get when we are root; otherwise say what to install."""
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        print(f"installing {' '.join(missing)} with apt-get", file=sys.stderr)
+        print(f"installing {' '.join(packages)} with apt-get", file=sys.stderr)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+        subprocess.run(install, check=True, env=env)
         return
-    raise SystemExit(
-        f"missing: {', '.join(missing)}. Install them (Debian/Ubuntu: sudo apt-get install {' '.join(missing)})"
-    )
+    names = " ".join(packages)
+    raise SystemExit(f"missing: {names}. Install them (Debian/Ubuntu: sudo apt-get install {names})")
 
 
 def container_command(service: str) -> list[str]:
@@ -322,6 +327,12 @@ class Stack:
         return f"postgresql://{SUPERUSER}@/{DATABASE}?host={self.pg_dir}&port={self.ports['postgres']}"
 
     # -- processes --------------------------------------------------------------------------
+    def spawn(
+        self, name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
+        """Run one more process beside the stack (logged to logs/<name>.log; stop_process stops it)."""
+        self._spawn(name, command, env=env, cwd=cwd)
+
     def _spawn(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
         # A session of its own: the terminal's Ctrl-C reaches us only, and we stop children in order.
         process = subprocess.Popen(

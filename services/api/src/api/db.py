@@ -1,4 +1,4 @@
-"""The asyncpg pool: opened in the app's lifespan, one connection per request as a dependency."""
+"""The asyncpg pool, opened in the app's lifespan; the pool or one connection per request as dependencies."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -61,3 +61,13 @@ async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
 
 
 Connection = Annotated[asyncpg.Connection, Depends(get_connection)]
+
+
+async def get_pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.pool
+
+
+# For a route that runs one query: pool.fetch…() acquires and releases around it. A plain async
+# dependency, not one that yields: FastAPI's exit stack for a yielding dependency cost the /brands
+# workers ~27% of their CPU per request in the benchmark (bench/README.md).
+Pool = Annotated[asyncpg.Pool, Depends(get_pool)]

@@ -1,0 +1,178 @@
+"""The run's output: the machine, the results table (markdown), the issue's target checks, a chart."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = (
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "uvicorn",
+    "gunicorn",
+    "aiohttp",
+    "asyncpg",
+    "uvloop",
+    "httptools",
+    "flask",
+    "psycopg2-binary",
+    "django",
+)
+REFERENCES = {"fastapi": "× FastAPI", "aiohttp": "× aiohttp"}  # textbook baselines every row is compared with
+KIND_COLOURS = {"ours": "#2a7ab0", "baseline": "#c07a2a", "floor": "#8a8a8a"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One of the issue's targets: subject's req/s ≥ factor × reference's (or a zero-errors check)."""
+
+    description: str
+    passed: bool
+    measured: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.description}: {self.measured}"
+
+
+def command_version(command: list[str]) -> str:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    return lines[0] if lines else "unavailable"
+
+
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    match = re.search(r"^model name\s*:\s*(.+)$", text, flags=re.MULTILINE)
+    return match.group(1).strip() if match else platform.processor() or "unknown"
+
+
+def machine(postgres_bindir: Path | None, wrk_version: str) -> dict:
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "nginx": command_version([shutil.which("nginx") or "/usr/sbin/nginx", "-v"]),
+        "postgres": command_version([str((postgres_bindir or Path()) / "postgres"), "--version"]),
+        "wrk": wrk_version,
+        "packages": {package: version(package) for package in PACKAGES},
+    }
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """Each row gains vs_<reference>: its req/s over that textbook baseline's, when both ran."""
+    rates = {row["name"]: row["requests_per_s"] for row in rows}
+    for row in rows:
+        for reference in REFERENCES:
+            base = rates.get(reference)
+            row[f"vs_{reference}"] = round(row["requests_per_s"] / base, 3) if base else None
+    return rows
+
+
+def checks(rows: list[dict]) -> list[Check]:
+    """The issue's targets, each checked when the targets it compares ran in this run."""
+    by_name = {row["name"]: row for row in rows}
+    found: list[Check] = []
+
+    def ratio(subject: str, reference: str, factor: float, what: str) -> None:
+        if subject in by_name and reference in by_name and by_name[reference]["requests_per_s"] > 0:
+            value = by_name[subject]["requests_per_s"] / by_name[reference]["requests_per_s"]
+            found.append(
+                Check(f"{what} ≥ {factor:g}× {by_name[reference]['label']}", value >= factor, f"{value:.2f}×")
+            )
+
+    ratio("api-nginx", "fastapi", 2.0, "/api/brands via nginx")
+    ratio("api-nginx", "aiohttp", 1.0, "/api/brands via nginx")
+    ratio("legacy-nginx", "aiohttp", 1.2, "/legacy/brands via nginx")
+    ratio("api-nginx", "api-direct", 0.9, "nginx hop: /api/brands via nginx")
+    ratio("legacy-nginx", "legacy-direct", 0.9, "nginx hop: /legacy/brands via nginx")
+    for row in rows:
+        if row["kind"] == "ours":
+            failed = row["errors"] + row["timeouts"]
+            found.append(
+                Check(
+                    f"zero errors and timeouts: {row['label']}",
+                    failed == 0,
+                    f"{row['errors']} errors, {row['timeouts']} timeouts",
+                )
+            )
+    return found
+
+
+def markdown(rows: list[dict], found: list[Check], run: dict) -> str:
+    head = ["Target", "Kind", "req/s", "p50 ms", "p99 ms", "errors", "timeouts", *REFERENCES.values()]
+    lines = [
+        f"wrk -t{run['threads']} -c{run['connections']} -d{run['duration_s']:g}s, "
+        f"{run['workers']} workers per multi-process setup, {run['started']}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---", "---", *["---:"] * (len(head) - 2)]) + "|",
+    ]
+    for row in rows:
+        ratios = [f"{row[f'vs_{ref}']:.2f}" if row[f"vs_{ref}"] is not None else "–" for ref in REFERENCES]
+        lines.append(
+            f"| {row['label']} | {row['kind']} | {row['requests_per_s']:,.0f} | {row['p50_ms']:.2f} | "
+            f"{row['p99_ms']:.2f} | {row['errors']} | {row['timeouts']} | " + " | ".join(ratios) + " |"
+        )
+    lines += ["", "Issue targets (same run):", "", *(f"- {check.line()}" for check in found)]
+    box = run["machine"]
+    lines += [
+        "",
+        f"Machine: {box['cpu']}, {box['cores']} cores, {box['kernel']}, Python {box['python']}, "
+        f"{box['nginx']}, {box['postgres']}, {box['wrk']}; load average at start "
+        f"{', '.join(map(str, box['load_average_at_start']))}.",
+        "Packages: " + ", ".join(f"{name} {version}" for name, version in box["packages"].items()) + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def chart(rows: list[dict], run: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    from matplotlib import pyplot
+    from matplotlib.patches import Patch
+
+    ordered = sorted(rows, key=lambda row: row["requests_per_s"])
+    figure, axes = pyplot.subplots(figsize=(9, 0.45 * len(ordered) + 1.6))
+    bars = axes.barh(
+        [row["label"] for row in ordered],
+        [row["requests_per_s"] for row in ordered],
+        color=[KIND_COLOURS[row["kind"]] for row in ordered],
+    )
+    axes.bar_label(bars, labels=[f"{row['requests_per_s']:,.0f}" for row in ordered], padding=3, fontsize=8)
+    axes.set_xlabel("requests per second (higher is better)")
+    axes.set_title(
+        f"brand list as JSON (floors: fixed body) — wrk -t{run['threads']} "
+        f"-c{run['connections']} -d{run['duration_s']:g}s, {run['machine']['cores']} cores",
+        fontsize=10,
+    )
+    axes.legend(
+        handles=[Patch(color=colour, label=kind) for kind, colour in KIND_COLOURS.items()],
+        loc="lower right",
+        fontsize=8,
+    )
+    axes.margins(x=0.15)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)

@@ -1,0 +1,174 @@
+"""The framework comparison: our services and the textbook baselines, hit one after another by wrk.
+
+    python -m bench.run                 # full run: wrk -t1 -c200 -d30s per target (make bench)
+    python -m bench.run --quick         # a few seconds per target (make bench-quick, and the test)
+    python -m bench.run --only api-nginx,fastapi --duration 10
+
+One native stack (dev/stack.py: PostgreSQL seeded from postgres/, the services, nginx) is started on
+free loopback ports, every baseline beside it against the same database; each target gets a short
+warm-up, then its measured run. Results go to <results-dir>/<timestamp>/ and <results-dir>/latest.*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from bench import report, wrk
+from bench.targets import (
+    FLASK_WORKERS,
+    RANDOM_PRODUCT_SCRIPT,
+    Target,
+    our_targets,
+    probe_url,
+    start_baselines,
+)
+from dev.stack import DEFAULT_PORTS, Stack, free_port
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+QUICK_DURATION_S = 3
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_DURATION_S} s per target, 1 s warm-up")
+    parser.add_argument("--duration", type=float, help="seconds per target (default 30, or 3 with --quick)")
+    parser.add_argument(
+        "--warmup", type=float, help="seconds of unmeasured load first (default 5, 1 with --quick)"
+    )
+    parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of every multi-process setup (default: CPU count)",
+    )
+    parser.add_argument("--only", help="comma-separated target names (default: all)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    args.duration = args.duration or (QUICK_DURATION_S if args.quick else 30)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 5)
+    return args
+
+
+def product_id_range(stack: Stack) -> tuple[int, int]:
+    async def query() -> tuple[int, int]:
+        connection = await asyncpg.connect(stack.database_url(with_password=True))
+        try:
+            row = await connection.fetchrow("SELECT min(product_id), max(product_id) FROM product")
+        finally:
+            await connection.close()
+        return row[0], row[1]
+
+    return asyncio.run(query())
+
+
+def measure(target: Target, options: wrk.WrkOptions, warmup_s: float, raw_dir: Path) -> dict:
+    script = RANDOM_PRODUCT_SCRIPT if target.script_args else None
+    if warmup_s > 0:
+        wrk.run(target.url, options, script, target.script_args, duration_s=warmup_s)
+    load = os.getloadavg()[0]  # other work on the machine skews a run: kept with each row
+    result, output = wrk.run(target.url, options, script, target.script_args)
+    (raw_dir / f"{target.name}.txt").write_text(output)
+    return {
+        "name": target.name,
+        "label": target.label,
+        "kind": target.kind,
+        "url": target.url,
+        "description": target.description,
+        "load_average_1m": round(load, 2),
+        **result.as_dict(),
+    }
+
+
+def save(run_dir: Path, results_dir: Path, rows: list[dict], run: dict, text: str) -> None:
+    (run_dir / "results.md").write_text(text)
+    (run_dir / "results.json").write_text(json.dumps({"run": run, "results": rows}, indent=2) + "\n")
+    report.chart(rows, run, run_dir / "results.png")
+    for suffix in ("md", "json", "png"):
+        shutil.copyfile(run_dir / f"results.{suffix}", results_dir / f"latest.{suffix}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    options = wrk.WrkOptions(threads=args.threads, connections=args.connections, duration_s=args.duration)
+    wrk_version = wrk.version()  # installs wrk first when it is missing
+    started = datetime.datetime.now().astimezone()
+    run_dir = args.results_dir / started.strftime("%Y%m%d-%H%M%S")
+    (run_dir / "wrk").mkdir(parents=True, exist_ok=True)
+    state_dir = Path(tempfile.mkdtemp(prefix="bench-stack-"))
+    stack = Stack(state_dir, ports={name: free_port() for name in DEFAULT_PORTS}, workers=args.workers)
+
+    print(
+        f"starting the stack and the baselines ({args.workers} workers each; logs in {stack.logs_dir})",
+        file=sys.stderr,
+    )
+    stack.start()
+    finished = False
+    try:
+        # Baselines first, each stopped once measured: its database connections go back before the
+        # next target runs (the app role may hold 80), and no idle process is left beside ours.
+        targets = [*start_baselines(stack, args.workers), *our_targets(stack, product_id_range(stack))]
+        if args.only:
+            wanted = set(args.only.split(","))
+            unknown = wanted - {target.name for target in targets}
+            if unknown:
+                raise SystemExit(f"unknown targets: {', '.join(sorted(unknown))}")
+            targets = [target for target in targets if target.name in wanted]
+        stack.wait_ready(urls=[probe_url(target) for target in targets])
+
+        rows = []
+        for number, target in enumerate(targets, 1):
+            print(
+                f"[{number}/{len(targets)}] {target.name}: {target.url} "
+                f"({args.warmup:g}s warm-up + {args.duration:g}s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            rows.append(measure(target, options, args.warmup, run_dir / "wrk"))
+            if target.process is not None:
+                stack.stop_process(target.process)
+        report.with_ratios(rows)
+        found = report.checks(rows)
+        run = {
+            "started": started.isoformat(timespec="seconds"),
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "workers": args.workers,
+            "flask_workers": FLASK_WORKERS,
+            "machine": report.machine(stack.bindir, wrk_version),
+            "checks": [{"check": c.description, "passed": c.passed, "measured": c.measured} for c in found],
+        }
+        text = report.markdown(rows, found, run)
+        save(run_dir, args.results_dir, rows, run, text)
+        print(text)
+        print(f"saved in {run_dir} and {args.results_dir}/latest.{{md,json,png}}")
+        finished = True
+    finally:
+        for name in [name for name in stack.processes if name.startswith("bench-")]:
+            stack.stop_process(name)  # the baselines a failure left running
+        stack.stop()
+        # Every process's log stays with the results; the throwaway cluster and its secrets go.
+        shutil.copytree(stack.logs_dir, run_dir / "logs", dirs_exist_ok=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        if not finished:
+            print(f"logs in {run_dir / 'logs'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""make bench works: the quick mode runs once end to end, and wrk's output is read right.
+
+Speed ratios are the benchmark's business (make bench reports them); nothing here asserts them.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import wrk
+from bench.targets import BASELINES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WRK_OUTPUT = """\
+Running 2s test @ http://127.0.0.1:8080/api/brands
+  1 threads and 200 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.01s   393.30ms   2.00s    68.88%
+    Req/Sec   137.38    127.19   449.00     69.23%
+  Latency Distribution
+     50%  925.27us
+     75%    1.15s
+     90%    1.73s
+     99%    1.99s
+  202 requests in 2.08s, 101.02KB read
+  Socket errors: connect 1, read 2, write 3, timeout 6
+  Non-2xx or 3xx responses: 194
+Requests/sec:     97.11
+Transfer/sec:     48.56KB
+"""
+
+
+def test_wrk_output_is_parsed_with_units_and_error_lines() -> None:
+    result = wrk.parse(WRK_OUTPUT)
+    assert result.requests == 202
+    assert result.duration_s == pytest.approx(2.08)
+    assert result.requests_per_s == pytest.approx(97.11)
+    assert result.p50_ms == pytest.approx(0.92527)
+    assert result.p99_ms == pytest.approx(1990)
+    assert (result.non_2xx, result.connect_errors, result.read_errors, result.write_errors) == (194, 1, 2, 3)
+    assert result.errors == 200
+    assert result.timeouts == 6
+
+
+def test_wrk_output_without_error_lines_means_no_errors() -> None:
+    clean = "\n".join(
+        line for line in WRK_OUTPUT.splitlines() if "errors" not in line and "Non-2xx" not in line
+    )
+    result = wrk.parse(clean.replace("1.99s", "12.50ms"))
+    assert (result.errors, result.timeouts) == (0, 0)
+    assert result.p99_ms == pytest.approx(12.5)
+
+
+def test_truncated_wrk_output_is_an_error_not_a_zero() -> None:
+    with pytest.raises(wrk.WrkOutputError):
+        wrk.parse(WRK_OUTPUT.split("Requests/sec")[0])
+
+
+@pytest.mark.native
+def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--quick",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    for suffix in ("md", "json", "png"):
+        assert (tmp_path / f"latest.{suffix}").stat().st_size > 0
+    saved = json.loads((tmp_path / "latest.json").read_text())
+    rows = {row["name"]: row for row in saved["results"]}
+    expected = {
+        "api-nginx",
+        "legacy-nginx",
+        "api-product-nginx",
+        "api-direct",
+        "legacy-direct",
+        "nginx-hello",
+        *(baseline.name for baseline in BASELINES),
+    }
+    assert set(rows) == expected
+    for name, row in rows.items():
+        assert row["requests_per_s"] > 0, f"{name} served nothing: {row}"
+    # Our services answered every request with a 2xx and dropped no connection. Timeouts (a response
+    # slower than wrk's 2 s) are a speed figure, which the benchmark's own checks report, not a test.
+    for name, row in rows.items():
+        if row["kind"] == "ours":
+            assert row["errors"] == 0, f"{name} failed requests: {row}"
+    assert saved["run"]["machine"]["cores"] >= 1
+    table = (tmp_path / "latest.md").read_text()
+    assert "| /api/brands via nginx | ours |" in table
+    # Every one of the issue's targets was checked (5 ratios, zero errors for 5 targets), pass or fail.
+    assert len(saved["run"]["checks"]) == 10
+    assert table.count("PASS  ") + table.count("FAIL  ") == 10
