@@ -100,8 +100,9 @@ def test_sigterm_lets_in_flight_requests_finish(
 ) -> None:
     """Requests blocked in PostgreSQL when SIGTERM arrives still get their 200 before the exit.
 
-    No slow endpoint exists, so the test makes /brands slow from the database side: a superuser
-    transaction holds an exclusive lock on `brand`, and every SELECT waits on it. The lock is
+    No slow endpoint exists, so the test makes /products/{id} slow from the database side: a
+    superuser transaction holds an exclusive lock on `product`, and every SELECT waits on it (one
+    query per request: /brands would batch concurrent requests into one query). The lock is
     released only after the service has stopped accepting connections, i.e. mid-shutdown, and
     within the service's 5 s command_timeout (a query waiting longer is answered 503).
     """
@@ -130,7 +131,7 @@ def test_sigterm_lets_in_flight_requests_finish(
         try:
             transaction = locker.transaction()
             await transaction.start()
-            await locker.execute("LOCK TABLE brand IN ACCESS EXCLUSIVE MODE")
+            await locker.execute("LOCK TABLE product IN ACCESS EXCLUSIVE MODE")
 
             async def waiting_on_the_lock() -> bool:
                 count = await watcher.fetchval(
@@ -139,7 +140,10 @@ def test_sigterm_lets_in_flight_requests_finish(
                 return count == IN_FLIGHT
 
             async with httpx.AsyncClient(base_url=base_url, timeout=20) as client:
-                requests = [asyncio.create_task(client.get("/legacy/brands")) for _ in range(IN_FLIGHT)]
+                requests = [
+                    asyncio.create_task(client.get(f"/legacy/products/{product_id}"))
+                    for product_id in range(1, IN_FLIGHT + 1)
+                ]
                 # Every request is inside the service, its query blocked in PostgreSQL.
                 await async_wait_for(waiting_on_the_lock, 5, f"{IN_FLIGHT} queries waiting on the lock")
 
@@ -158,6 +162,6 @@ def test_sigterm_lets_in_flight_requests_finish(
 
     responses = asyncio.run(scenario())
     assert [r.status_code for r in responses] == [200] * IN_FLIGHT, [r.text for r in responses]
-    assert all(len(r.json()) == 100 for r in responses)
+    assert [r.json()["product_id"] for r in responses] == list(range(1, IN_FLIGHT + 1))
     # Then gunicorn exits by itself, cleanly, well within its graceful_timeout.
     assert legacy.wait(timeout=25) == 0

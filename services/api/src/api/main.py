@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.db import create_pool
+from api.fresh_reads import FreshReads
 from api.routes import brands, products, system
 from api.settings import Settings
 
@@ -17,6 +18,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings)
+        app.state.brands_json = FreshReads(lambda: brands.read_brands_json(app.state.pool))
         try:
             yield
         finally:

@@ -3,10 +3,13 @@
 import datetime
 import re
 
+import asyncpg
+import orjson
 from aiohttp import web
 
 from legacy.db import DATABASE_UNAVAILABLE, POOL
 from legacy.errors import error_response
+from legacy.fresh_reads import FreshReads
 from legacy.responses import json_response
 
 routes = web.RouteTableDef()
@@ -35,11 +38,19 @@ async def time_of_day(request: web.Request) -> web.Response:
     return json_response({"month": today.month, "day": today.day, "time": str(today.time())})
 
 
+async def read_brands_json(pool: asyncpg.Pool) -> bytes:
+    """The whole brand list as JSON: run once per batch of concurrent requests (fresh_reads.py)."""
+    async with pool.acquire(timeout=3) as connection:
+        rows = await connection.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
+    return orjson.dumps([dict(row) for row in rows])
+
+
+BRANDS_JSON = web.AppKey("brands_json", FreshReads[bytes])
+
+
 @routes.get("/brands")
 async def list_brands(request: web.Request) -> web.Response:
-    async with request.app[POOL].acquire(timeout=3) as connection:
-        rows = await connection.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
-    return json_response([dict(row) for row in rows])
+    return web.Response(body=await request.app[BRANDS_JSON].get(), content_type="application/json")
 
 
 @routes.get("/products/{product_id}")

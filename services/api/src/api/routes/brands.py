@@ -1,6 +1,8 @@
-from fastapi import APIRouter, HTTPException
+import asyncpg
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import TypeAdapter
 
-from api.db import Connection
+from api.db import ACQUIRE_TIMEOUT, Connection
 from api.errors import INVALID, UNAVAILABLE, Error
 from api.models import Brand, Product, RowId, brand_from, product_from
 
@@ -8,11 +10,20 @@ router = APIRouter(prefix="/brands", tags=["brands"], responses=UNAVAILABLE)
 NOT_FOUND = {404: {"model": Error, "description": "No such brand"}}
 
 
-@router.get("")
-async def list_brands(db: Connection) -> list[Brand]:
+BRANDS_JSON = TypeAdapter(list[Brand])
+
+
+async def read_brands_json(pool: asyncpg.Pool) -> bytes:
+    """The whole brand list as JSON: run once per batch of concurrent requests (fresh_reads.py)."""
+    async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+        rows = await connection.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
+    return BRANDS_JSON.dump_json([brand_from(row) for row in rows])
+
+
+@router.get("", response_model=list[Brand])
+async def list_brands(request: Request) -> Response:
     """Every brand, by id."""
-    rows = await db.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
-    return [brand_from(row) for row in rows]
+    return Response(await request.app.state.brands_json.get(), media_type="application/json")
 
 
 @router.get("/{brand_id}", responses={**NOT_FOUND, **INVALID})

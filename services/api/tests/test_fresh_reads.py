@@ -1,0 +1,89 @@
+"""FreshReads batches concurrent reads without ever answering from a query that began before the
+caller arrived (services/*/src/*/fresh_reads.py; the api's and the legacy's copies are the same)."""
+
+import asyncio
+
+import pytest
+
+from api.fresh_reads import FreshReads
+
+
+class ControlledRead:
+    """A read whose every run waits for the test's go, and returns its own run number."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.go = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def __call__(self) -> int:
+        self.runs += 1
+        run = self.runs
+        self.started.set()
+        await self.go.wait()
+        return run
+
+
+def test_concurrent_callers_share_one_query() -> None:
+    async def scenario() -> tuple[list[int], int]:
+        read = ControlledRead()
+        reads = FreshReads(read)
+        callers = [asyncio.create_task(reads.get()) for _ in range(50)]
+        await read.started.wait()
+        read.go.set()
+        return await asyncio.gather(*callers), read.runs
+
+    results, runs = asyncio.run(scenario())
+    assert results == [1] * 50 and runs == 1
+
+
+def test_a_caller_never_joins_a_query_already_running() -> None:
+    async def scenario() -> tuple[int, int, int]:
+        read = ControlledRead()
+        reads = FreshReads(read)
+        early = asyncio.create_task(reads.get())
+        await read.started.wait()  # query 1 is running
+        late = asyncio.create_task(reads.get())  # arrives during query 1: must get query 2
+        await asyncio.sleep(0)
+        read.go.set()
+        return await early, await late, read.runs
+
+    early, late, runs = asyncio.run(scenario())
+    assert (early, late, runs) == (1, 2, 2)
+
+
+def test_an_error_reaches_every_caller_of_its_batch_and_the_next_batch_runs_anew() -> None:
+    calls = 0
+
+    async def failing_once() -> str:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        if calls == 1:
+            raise ConnectionResetError("database went away")
+        return "rows"
+
+    async def scenario() -> tuple[list[BaseException | str], str]:
+        reads = FreshReads(failing_once)
+        first = await asyncio.gather(*(reads.get() for _ in range(5)), return_exceptions=True)
+        return first, await reads.get()
+
+    first, after = asyncio.run(scenario())
+    assert all(isinstance(result, ConnectionResetError) for result in first)
+    assert after == "rows"
+
+
+def test_a_caller_that_goes_away_does_not_cancel_the_others() -> None:
+    async def scenario() -> int:
+        read = ControlledRead()
+        reads = FreshReads(read)
+        leaving = asyncio.create_task(reads.get())
+        staying = asyncio.create_task(reads.get())
+        await read.started.wait()
+        leaving.cancel()
+        read.go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        return await staying
+
+    assert asyncio.run(scenario()) == 1
