@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.db import create_pool
-from api.fresh_reads import FreshReads
+from stack_common.fresh_reads import FreshReads
 from api.routes import brands, products, system
 from api.settings import Settings
 

@@ -89,7 +89,7 @@ class Presence:
         self._pool = await asyncpg.create_pool(
             self.settings.database_url,
             password=self.settings.database_password(),
-            min_size=0,
+            min_size=self.settings.db_pool_min,
             max_size=self.settings.db_pool_max,
             timeout=2,
             command_timeout=5,

@@ -1,23 +1,14 @@
 """Every setting the service reads, from the environment, in one place."""
 
-import os
-from pathlib import Path
-
 from pydantic import Field
-from pydantic_settings import BaseSettings
+
+from stack_common.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
-    # Where the server listens and how many worker processes share the port (one per CPU by default).
-    host: str = "0.0.0.0"
+class Settings(ServiceSettings):
     port: int = 8002
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
-
-    # The app role's DSN, without its password; the password is read from a secret file.
-    database_url: str = "postgresql://app@localhost:5432/products"
-    database_password_file: Path | None = None
     # Per worker process, plus one LISTEN connection each.
-    db_pool_max: int = 2
+    db_pool_max: int = Field(default=2, ge=1)
 
     # Presence: each process refreshes its row this often; a row older than stale_after_seconds
     # (a process that died without cleaning up) no longer counts.
@@ -30,8 +21,3 @@ class Settings(BaseSettings):
     # Bounds on what clients may send: a larger frame closes with 1009, a flood with 1008.
     max_message_bytes: int = 1024
     max_messages_per_second: int = 20
-
-    def database_password(self) -> str | None:
-        if self.database_password_file is None:
-            return None
-        return self.database_password_file.read_text().strip()

@@ -4,7 +4,7 @@ from aiohttp import web
 
 from legacy.db import POOL, pool_context
 from legacy.errors import json_errors
-from legacy.fresh_reads import FreshReads
+from stack_common.fresh_reads import FreshReads
 from legacy.routes import BRANDS_JSON, read_brands_json, routes
 from legacy.settings import Settings
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from legacy.db import DATABASE_UNAVAILABLE, POOL
 from legacy.errors import error_response
-from legacy.fresh_reads import FreshReads
+from stack_common.fresh_reads import FreshReads
 from legacy.responses import json_response
 
 routes = web.RouteTableDef()
@@ -39,7 +39,7 @@ async def time_of_day(request: web.Request) -> web.Response:
 
 
 async def read_brands_json(pool: asyncpg.Pool) -> bytes:
-    """The whole brand list as JSON: run once per batch of concurrent requests (fresh_reads.py)."""
+    """The whole brand list as JSON: run once per batch of concurrent requests (stack_common.fresh_reads)."""
     async with pool.acquire(timeout=3) as connection:
         rows = await connection.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
     return orjson.dumps([dict(row) for row in rows])

@@ -14,7 +14,7 @@ BRANDS_JSON = TypeAdapter(list[Brand])
 
 
 async def read_brands_json(pool: asyncpg.Pool) -> bytes:
-    """The whole brand list as JSON: run once per batch of concurrent requests (fresh_reads.py)."""
+    """The whole brand list as JSON: run once per batch of concurrent requests (stack_common.fresh_reads)."""
     async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
         rows = await connection.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
     return BRANDS_JSON.dump_json([brand_from(row) for row in rows])

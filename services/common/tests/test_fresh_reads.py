@@ -1,11 +1,12 @@
 """FreshReads batches concurrent reads without ever answering from a query that began before the
-caller arrived (services/*/src/*/fresh_reads.py; the api's and the legacy's copies are the same)."""
+caller arrived (the api's and the legacy's /brands use it; tests/test_fresh_reads_live.py checks
+them end to end)."""
 
 import asyncio
 
 import pytest
 
-from api.fresh_reads import FreshReads
+from stack_common.fresh_reads import FreshReads
 
 
 class ControlledRead:

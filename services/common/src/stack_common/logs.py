@@ -1,0 +1,26 @@
+"""Logs as one JSON line per event, for the server's and the app's loggers alike."""
+
+from typing import Any
+
+
+def logconfig(*access_loggers: str) -> dict[str, Any]:
+    """A logging.config.dictConfig: JSON to stderr; the named per-request loggers quieted, since
+    access logs are nginx's job and a line per request here would cost throughput twice."""
+    quiet = {"level": "WARNING", "handlers": ["stderr"], "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            }
+        },
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            **{name: quiet for name in access_loggers},
+        },
+    }
