@@ -22,7 +22,7 @@ LOADTEST_SETTINGS := ALLOWED_HOSTS MAX_FAIL_RATIO P95_API_READ_MS P95_API_WRITE_
 
 BENCH_ARGS ?=
 
-.PHONY: help up down dev test test-compose loadtest bench bench-quick secrets clean
+.PHONY: help up down dev test test-compose loadtest bench bench-quick bench-counter secrets clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,3 +73,6 @@ bench: $(VENV)/.synced ## The framework comparison (issue 7): every target, wrk 
 
 bench-quick: $(VENV)/.synced ## The same comparison, a few seconds per target (proves it works; not a measurement)
 	$(PYTHON) -m bench.run --quick $(BENCH_ARGS)
+
+bench-counter: $(VENV)/.synced ## The counter's fan-out: 5,000 sockets, p50/p99 from a connect until all have the count
+	$(PYTHON) bench/counter_fanout.py $(BENCH_ARGS)

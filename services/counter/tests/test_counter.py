@@ -289,7 +289,7 @@ async def clients_on_a_second_instance(
 
 
 @pytest.mark.native
-def test_sigterm_sends_going_away_and_removes_the_presence_rows(stack: Stack, ws_url: str) -> None:
+def test_sigterm_sends_going_away_and_clients_reconnect_to_a_right_count(stack: Stack, ws_url: str) -> None:
     async def scenario() -> None:
         async with clients_on_a_second_instance(stack, ws_url, "counter-term", 4) as (
             observer, base, rows_before, clients
@@ -300,6 +300,12 @@ def test_sigterm_sends_going_away_and_removes_the_presence_rows(stack: Stack, ws
             # Gone at once: a row left behind would still be fresh for 5 s.
             assert set(await presence_rows(stack)) == rows_before
             await all_see([observer], base, timeout=2)
+            # The clients reconnect (through nginx, to the instance still running): counted again.
+            reconnected = await open_clients(ws_url, len(clients))
+            try:
+                await all_see([observer, *reconnected], base + len(clients))
+            finally:
+                await close_all(reconnected)
 
     run(scenario())
 
