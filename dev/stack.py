@@ -29,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("api", "legacy", "counter")
-DEFAULT_PORTS = {"http": 8080, "postgres": 55432, "api": 8000, "legacy": 8001, "counter": 8002}
+# Below the kernel's ephemeral range (32768+), so an outgoing connection never holds one of them.
+DEFAULT_PORTS = {"http": 8080, "postgres": 15432, "api": 8000, "legacy": 8001, "counter": 8002}
 DATABASE = "products"
 SUPERUSER = "postgres"
 APP_USER = "app"
