@@ -385,7 +385,11 @@ class Stack:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".state")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes per service")
+    # Two per service by default, as compose runs them: one per CPU on a many-core laptop would
+    # open more database connections than the app role may hold (see services/common settings).
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WORKERS", "2")), help="worker processes per service"
+    )
     parser.add_argument("--seed-scale", type=int, default=int(os.environ.get("SEED_SCALE", "1")))
     args = parser.parse_args()
     ports = {key: int(os.environ.get(f"{key.upper()}_PORT", default)) for key, default in DEFAULT_PORTS.items()}
