@@ -1,4 +1,4 @@
-"""The asyncpg pool, opened in the app's lifespan; the pool or one connection per request as dependencies."""
+"""The asyncpg pool, opened in the app's lifespan; one connection per request as a dependency."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -6,11 +6,9 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
-
-from api.settings import Settings
 from stack_common.database import DATABASE_UNAVAILABLE
 
-
+from api.settings import Settings
 
 # Seconds. Connecting, waiting for a free pooled connection, running one query: each bounded, so a
 # database that is down or stuck gives a quick 503 instead of a request that hangs until nginx gives up.
@@ -52,12 +50,3 @@ async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
 
 Connection = Annotated[asyncpg.Connection, Depends(get_connection)]
 
-
-async def get_pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
-# For a route that runs one query: pool.fetch…() acquires and releases around it. A plain async
-# dependency, not one that yields: FastAPI's exit stack for a yielding dependency cost the /brands
-# workers ~27% of their CPU per request in the benchmark (bench/README.md).
-Pool = Annotated[asyncpg.Pool, Depends(get_pool)]

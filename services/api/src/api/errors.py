@@ -8,10 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from stack_common.database import DATABASE_UNAVAILABLE
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
-
-from api.db import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from stack_common.fresh_reads import FreshReads
 
 from api import errors
 from api.db import create_pool
-from stack_common.fresh_reads import FreshReads
 from api.routes import brands, products, system
 from api.settings import Settings
 

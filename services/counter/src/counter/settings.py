@@ -1,7 +1,6 @@
 """Every setting the service reads, from the environment, in one place."""
 
 from pydantic import Field
-
 from stack_common.settings import ServiceSettings
 
 

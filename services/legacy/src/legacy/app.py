@@ -1,10 +1,10 @@
 """The application factory: gunicorn serves `legacy.app:create_app()` (see gunicorn_conf.py)."""
 
 from aiohttp import web
+from stack_common.fresh_reads import FreshReads
 
 from legacy.db import POOL, pool_context
 from legacy.errors import json_errors
-from stack_common.fresh_reads import FreshReads
 from legacy.routes import BRANDS_JSON, read_brands_json, routes
 from legacy.settings import Settings
 

@@ -6,10 +6,8 @@ import asyncpg
 from aiohttp import web
 
 from legacy.settings import Settings
-from stack_common.database import DATABASE_UNAVAILABLE
 
 POOL = web.AppKey("pool", asyncpg.Pool)
-
 
 
 def pool_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:

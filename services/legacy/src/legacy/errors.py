@@ -8,8 +8,9 @@ import logging
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+from stack_common.database import DATABASE_UNAVAILABLE
 
-from legacy.db import DATABASE_UNAVAILABLE, POOL
+from legacy.db import POOL
 from legacy.responses import json_response
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,11 @@ import re
 import asyncpg
 import orjson
 from aiohttp import web
-
-from legacy.db import DATABASE_UNAVAILABLE, POOL
-from legacy.errors import error_response
+from stack_common.database import DATABASE_UNAVAILABLE
 from stack_common.fresh_reads import FreshReads
+
+from legacy.db import POOL
+from legacy.errors import error_response
 from legacy.responses import json_response
 
 routes = web.RouteTableDef()
