@@ -8,15 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import api.settings
+import counter.settings
+import legacy.settings
 import pytest
 import yaml
 from compose_spec import PyCompose
 
 from dev.stack import ROOT, SERVICES, container_command
-
-import api.settings
-import counter.settings
-import legacy.settings
 
 SETTINGS = {"api": api.settings.Settings, "legacy": legacy.settings.Settings, "counter": counter.settings.Settings}
 COMPOSE_TEXT = (ROOT / "compose.yaml").read_text()

@@ -50,9 +50,7 @@ def test_a_brand_without_products_lists_none(stack: Stack, http: httpx.Client) -
     """The app role may not create brands; the superuser (local socket, trust) adds one and removes it."""
 
     async def superuser() -> asyncpg.Connection:
-        return await asyncpg.connect(
-            host=str(stack.pg_dir), port=stack.ports["postgres"], user="postgres", database="products"
-        )
+        return await asyncpg.connect(stack.superuser_dsn())
 
     async def add_brand() -> int:
         connection = await superuser()

@@ -5,7 +5,6 @@ them end to end)."""
 import asyncio
 
 import pytest
-
 from stack_common.fresh_reads import FreshReads
 
 

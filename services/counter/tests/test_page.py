@@ -4,16 +4,15 @@ No browser is downloaded: Playwright drives /usr/bin/chromium, installed with ap
 missing and we are root, as dev/stack.py does for PostgreSQL and nginx.
 """
 
-import os
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
+
+from dev.stack import apt_install
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,11 +25,10 @@ TIMEOUT_MS = 10_000
 def ensure_chromium() -> None:
     if CHROMIUM.exists():
         return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.fail("this test needs Debian's chromium: sudo apt-get install chromium")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True, env=env)
+    try:
+        apt_install(["chromium"])  # as root on Debian; otherwise it says what to install
+    except SystemExit as missing:
+        pytest.fail(f"this test needs Debian's chromium: {missing}")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from dev.stack import DATABASE, SUPERUSER, Stack
+from dev.stack import Stack
 
 pytestmark = pytest.mark.native
 
@@ -120,14 +120,8 @@ def test_sigterm_lets_in_flight_requests_finish(
     async def scenario() -> list[httpx.Response]:
         # Trusted local socket, as the superuser: the app role may not lock tables. The watcher is a
         # second connection because pg_stat_activity is a snapshot within the locker's transaction.
-        superuser = {
-            "host": str(stack.pg_dir),
-            "port": stack.ports["postgres"],
-            "user": SUPERUSER,
-            "database": DATABASE,
-        }
-        locker = await asyncpg.connect(**superuser)
-        watcher = await asyncpg.connect(**superuser)
+        locker = await asyncpg.connect(stack.superuser_dsn())
+        watcher = await asyncpg.connect(stack.superuser_dsn())
         try:
             transaction = locker.transaction()
             await transaction.start()
