@@ -268,7 +268,7 @@ class Stack:
         return env
 
     def start_service(self, service: str) -> None:
-        self._spawn(service, container_command(service), env=self.service_env(service), cwd=self.state_dir)
+        self.start_service_instance(service, service, self.ports[service])
 
     def start_service_instance(
         self, service: str, name: str, port: int | None = None, env: dict[str, str] | None = None
