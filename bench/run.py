@@ -23,7 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import report, wrk
+from bench import cpu, report, wrk
 from bench.targets import (
     FLASK_WORKERS,
     RANDOM_PRODUCT_SCRIPT,
@@ -75,12 +75,15 @@ def product_id_range(stack: Stack) -> tuple[int, int]:
     return asyncio.run(query())
 
 
-def measure(target: Target, options: wrk.WrkOptions, warmup_s: float, raw_dir: Path) -> dict:
+def measure(target: Target, options: wrk.WrkOptions, warmup_s: float, raw_dir: Path, stack: Stack) -> dict:
     script = RANDOM_PRODUCT_SCRIPT if target.script_args else None
     if warmup_s > 0:
         wrk.run(target.url, options, script, target.script_args, duration_s=warmup_s)
     load = os.getloadavg()[0]  # other work on the machine skews a run: kept with each row
+    roots = {name: process.pid for name, process in stack.processes.items()}
+    before = cpu.snapshot(roots)
     result, output = wrk.run(target.url, options, script, target.script_args)
+    after = cpu.snapshot(roots)
     (raw_dir / f"{target.name}.txt").write_text(output)
     return {
         "name": target.name,
@@ -90,6 +93,7 @@ def measure(target: Target, options: wrk.WrkOptions, warmup_s: float, raw_dir: P
         "description": target.description,
         "load_average_1m": round(load, 2),
         **result.as_dict(),
+        "cpu_us_per_request": cpu.by_role(cpu.per_request_us(before, after, result.requests)),
     }
 
 
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            rows.append(measure(target, options, args.warmup, run_dir / "wrk"))
+            rows.append(measure(target, options, args.warmup, run_dir / "wrk", stack))
             if target.process is not None:
                 stack.stop_process(target.process)
         report.with_ratios(rows)

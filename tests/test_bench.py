@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import wrk
+from bench import cpu, report, wrk
 from bench.targets import BASELINES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,69 @@ def test_truncated_wrk_output_is_an_error_not_a_zero() -> None:
         wrk.parse(WRK_OUTPUT.split("Requests/sec")[0])
 
 
+# Burns 0.4 s of CPU, says so, then stays alive until its stdin closes.
+BURNER = """
+import sys, time
+end = time.process_time() + 0.4
+while time.process_time() < end:
+    pass
+print("burnt", flush=True)
+sys.stdin.read()
+"""
+# Starts a burner as its own child and relays its line: a master with a busy worker, in small.
+MASTER = """
+import subprocess, sys
+worker = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+sys.stdout.buffer.write(worker.stdout.readline())
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+def test_cpu_of_a_process_tree_includes_its_live_descendants() -> None:
+    master = subprocess.Popen(
+        [sys.executable, "-c", MASTER, BURNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert master.stdout.readline() == "burnt\n"
+        times = cpu.process_times()
+        master_alone = times[master.pid][1]
+        assert master_alone < 0.3  # the master itself only waited
+        assert cpu.tree_seconds(master.pid, times) >= master_alone + 0.35  # the worker's 0.4 s counted
+    finally:
+        master.stdin.close()
+        master.wait(10)
+
+
+def test_cpu_roles_split_the_machine_time() -> None:
+    per_process = {"nginx": 30.0, "api": 120.0, "legacy": 0.5, "postgres": 4.0, "wrk": 14.0, "machine": 180.0}
+    roles = cpu.by_role(per_process)
+    assert roles == {
+        "wrk": 14.0,
+        "nginx": 30.0,
+        "services": 120.5,
+        "postgres": 4.0,
+        "other": 11.5,
+        "machine": 180.0,
+    }
+
+
+def test_hop_check_states_the_cap_nginx_cpu_puts_on_it() -> None:
+    def row(name: str, requests_per_s: float, nginx_us: float, machine_us: float) -> dict:
+        cpu_us = {"nginx": nginx_us, "machine": machine_us}
+        common = {"kind": "ours", "errors": 0, "timeouts": 0, "cpu_us_per_request": cpu_us}
+        return {"name": name, "label": name, "requests_per_s": requests_per_s, **common}
+
+    rows = [
+        row("legacy-nginx", 20000, nginx_us=30.0, machine_us=100.0),
+        row("legacy-direct", 30000, nginx_us=0.0, machine_us=60.0),
+    ]
+    [hop] = [check for check in report.checks(rows) if check.description.startswith("nginx hop")]
+    assert not hop.passed
+    assert hop.measured.startswith("0.67×")
+    assert "caps the ratio at 0.67×" in hop.measured  # 60 / (60 + 30)
+
+
 @pytest.mark.native
 def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     completed = subprocess.run(
@@ -106,6 +169,15 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     assert saved["run"]["machine"]["cores"] >= 1
     table = (tmp_path / "latest.md").read_text()
     assert "| /api/brands via nginx | ours |" in table
+    # Where each target's CPU went: nginx worked for the routes through it, not for the direct ones.
+    for name, row in rows.items():
+        split = row["cpu_us_per_request"]
+        assert set(split) == set(cpu.ROLES)
+        assert split["wrk"] > 0 and split["machine"] > 0, f"{name}: {split}"
+    assert rows["api-nginx"]["cpu_us_per_request"]["nginx"] > 0
+    nginx_us = {name: row["cpu_us_per_request"]["nginx"] for name, row in rows.items()}
+    assert nginx_us["api-direct"] < nginx_us["api-nginx"]
+    assert rows["fastapi"]["cpu_us_per_request"]["services"] > 0
     # Every one of the issue's targets was checked (5 ratios, zero errors for 5 targets), pass or fail.
     assert len(saved["run"]["checks"]) == 10
     assert table.count("PASS  ") + table.count("FAIL  ") == 10
