@@ -47,7 +47,12 @@ async def slow_body(request):
 
 
 APP = Starlette(
-    routes=[Route("/small", small), Route("/large", large), Route("/stream", stream), Route("/slow", slow_body)]
+    routes=[
+        Route("/small", small),
+        Route("/large", large),
+        Route("/stream", stream),
+        Route("/slow", slow_body),
+    ]
 )
 
 
