@@ -288,6 +288,8 @@ class Stack:
             "API_UPSTREAM": f"127.0.0.1:{self.ports['api']}",
             "LEGACY_UPSTREAM": f"127.0.0.1:{self.ports['legacy']}",
             "COUNTER_UPSTREAM": f"127.0.0.1:{self.ports['counter']}",
+            # An address, not a name, so nginx never asks it; the directive still needs a server.
+            "RESOLVER": "127.0.0.1",
             "STATIC_ROOT": str(ROOT / "nginx" / "html"),
             # Loopback is where make bench and make loadtest come from; tests reach the limits
             # from another loopback address (127.0.0.2).

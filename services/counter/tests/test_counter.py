@@ -9,6 +9,7 @@ import base64
 import os
 import signal
 import struct
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -380,3 +381,63 @@ def test_health_route_is_plain_http(base_url: str) -> None:
 def test_plain_http_on_the_websocket_route_is_refused(base_url: str) -> None:
     response = httpx.get(f"{base_url}/counter", timeout=TIMEOUT)
     assert response.status_code == 426  # Upgrade Required
+
+
+# -- compose: replicas behind nginx ----------------------------------------------------------------
+
+
+def compose(*args: str) -> str:
+    project = os.environ["STACK_COMPOSE_PROJECT"]
+    command = ["docker", "compose", "-p", project, *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=300).stdout
+
+
+def sockets_per_container() -> dict[str, int]:
+    """Connections each counter container holds now (its workers' fresh presence rows summed)."""
+    query = (
+        "SELECT split_part(instance_id, ':', 1), sum(connections) FROM counter_presence"
+        " WHERE heartbeat_at > now() - interval '5 s' GROUP BY 1"
+    )
+    psql = ["psql", "-U", "postgres", "-d", "products", "-tA", "-F", " ", "-c", query]
+    out = compose("exec", "-T", "postgres", *psql)
+    return {host: int(count) for host, count in (line.split() for line in out.splitlines() if line.strip())}
+
+
+def wait_for_containers(n: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(sockets_per_container()) != n:
+        assert time.monotonic() < deadline, f"not {n} counter containers: {sockets_per_container()}"
+        time.sleep(0.5)
+
+
+@pytest.mark.compose
+def test_a_scaled_out_counter_gets_sockets_without_restarting_nginx(ws_url: str, base_url: str) -> None:
+    """docker compose up --scale counter=2: nginx finds the new replica by itself (it resolves the
+    name again every 5 s), new sockets spread over both, and every client sees the one total."""
+    compose("up", "-d", "--wait", "--no-recreate", "--scale", "counter=2", "counter")
+    try:
+        wait_for_containers(2)
+
+        async def scenario() -> None:
+            async with observed(ws_url) as (observer, base):
+                deadline = time.monotonic() + 30  # nginx may hold the one-replica answer for 5 s
+                while True:
+                    clients = await open_clients(ws_url, 30)
+                    await all_see([observer, *clients], base + 30)
+                    holding = [count for count in sockets_per_container().values() if count > 0]
+                    if len(holding) == 2 or time.monotonic() > deadline:
+                        break
+                    await close_all(clients)
+                    await asyncio.sleep(1)
+                await close_all(clients)
+                # 30 new sockets all on one replica by chance: about 1 in 500 million.
+                assert len(holding) == 2, f"the new replica got no socket: {sockets_per_container()}"
+                await all_see([observer], base)
+
+        run(scenario())
+    finally:
+        compose("up", "-d", "--wait", "--no-recreate", "--scale", "counter=1", "counter")
+        wait_for_containers(1)
+        time.sleep(6)  # nginx's cached answer with the removed replica expires
+        for _ in range(5):
+            assert httpx.get(f"{base_url}/counter/healthz", timeout=TIMEOUT).status_code == 200
