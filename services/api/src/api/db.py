@@ -1,12 +1,11 @@
 """The asyncpg pool, opened in the app's lifespan; one connection per request as a dependency."""
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
-from stack_common.database import DATABASE_UNAVAILABLE
+from stack_common.database import FairPool
 
 from api.settings import Settings
 
@@ -17,11 +16,11 @@ ACQUIRE_TIMEOUT = 3
 QUERY_TIMEOUT = 5
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
+async def create_pool(settings: Settings) -> FairPool:
     # min_size 0: the service starts (and stays up) while the database is away and connects on
     # demand. A connection the server dropped is noticed on acquire and replaced, so the pool heals
     # by itself once the database is back. Timeouts keep a dead database from hanging requests.
-    return await asyncpg.create_pool(
+    return await FairPool.create(
         settings.database_url,
         password=settings.database_password(),
         min_size=min(settings.db_pool_min, settings.db_pool_max),
@@ -32,20 +31,9 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
 
 
 async def get_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    pool: asyncpg.Pool = request.app.state.pool
-    connection = await pool.acquire(timeout=ACQUIRE_TIMEOUT)
-    try:
+    pool: FairPool = request.app.state.pool
+    async with pool.acquire(ACQUIRE_TIMEOUT) as connection:
         yield connection
-    except DATABASE_UNAVAILABLE:
-        # Dead or stuck: drop it now. Released as is, the pool would first wait (up to the
-        # acquire timeout) for the server to confirm the cancelled query, delaying the 503.
-        connection.terminate()
-        raise
-    finally:
-        # A connection can also die after the handler is done: the pool then terminates it and
-        # frees its slot itself, and the response may be on its way — raising would cut it off.
-        with contextlib.suppress(*DATABASE_UNAVAILABLE):
-            await pool.release(connection)
 
 
 Connection = Annotated[asyncpg.Connection, Depends(get_connection)]

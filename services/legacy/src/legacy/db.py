@@ -1,20 +1,21 @@
-"""The asyncpg pool, opened and closed with the application (cleanup_ctx), under a typed key."""
+"""The connection pool (stack_common FairPool), opened and closed with the application (cleanup_ctx),
+under a typed key."""
 
 from collections.abc import AsyncIterator, Callable
 
-import asyncpg
 from aiohttp import web
+from stack_common.database import FairPool
 
 from legacy.settings import Settings
 
-POOL = web.AppKey("pool", asyncpg.Pool)
+POOL = web.AppKey("pool", FairPool)
 
 
 def pool_context(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def open_pool(app: web.Application) -> AsyncIterator[None]:
         # min_size 0: start (and stay up) while the database is away and connect on demand; the
         # timeouts turn a dead database into a prompt 503 instead of a hung request.
-        app[POOL] = await asyncpg.create_pool(
+        app[POOL] = await FairPool.create(
             settings.database_url,
             password=settings.database_password(),
             min_size=settings.db_pool_min,

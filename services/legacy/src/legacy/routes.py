@@ -3,10 +3,9 @@
 import datetime
 import re
 
-import asyncpg
 import orjson
 from aiohttp import web
-from stack_common.database import DATABASE_UNAVAILABLE
+from stack_common.database import DATABASE_UNAVAILABLE, FairPool
 from stack_common.fresh_reads import FreshReads
 
 from legacy.db import POOL
@@ -39,9 +38,9 @@ async def time_of_day(request: web.Request) -> web.Response:
     return json_response({"month": today.month, "day": today.day, "time": str(today.time())})
 
 
-async def read_brands_json(pool: asyncpg.Pool) -> bytes:
+async def read_brands_json(pool: FairPool) -> bytes:
     """The whole brand list as JSON: run once per batch of concurrent requests (stack_common.fresh_reads)."""
-    async with pool.acquire(timeout=3) as connection:
+    async with pool.acquire(3) as connection:
         rows = await connection.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
     return orjson.dumps([dict(row) for row in rows])
 
@@ -57,7 +56,7 @@ async def list_brands(request: web.Request) -> web.Response:
 @routes.get("/products/{product_id}")
 async def get_product(request: web.Request) -> web.Response:
     product_id = row_id(request.match_info["product_id"], "product")
-    async with request.app[POOL].acquire(timeout=3) as connection:
+    async with request.app[POOL].acquire(3) as connection:
         row = await connection.fetchrow(
             "SELECT product_id, product_name, brand_id FROM product WHERE product_id = $1", product_id
         )
@@ -76,7 +75,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Ready when a query round-trips to the database."""
     try:
-        async with request.app[POOL].acquire(timeout=2) as connection:
+        async with request.app[POOL].acquire(2) as connection:
             await connection.fetchval("SELECT 1", timeout=2)
     except DATABASE_UNAVAILABLE:
         return error_response(503, "the database is unavailable")

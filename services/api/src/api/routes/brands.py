@@ -1,6 +1,6 @@
-import asyncpg
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import TypeAdapter
+from stack_common.database import FairPool
 
 from api.db import ACQUIRE_TIMEOUT, Connection
 from api.errors import INVALID, UNAVAILABLE, Error
@@ -13,9 +13,9 @@ NOT_FOUND = {404: {"model": Error, "description": "No such brand"}}
 BRANDS_JSON = TypeAdapter(list[Brand])
 
 
-async def read_brands_json(pool: asyncpg.Pool) -> bytes:
+async def read_brands_json(pool: FairPool) -> bytes:
     """The whole brand list as JSON: run once per batch of concurrent requests (stack_common.fresh_reads)."""
-    async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+    async with pool.acquire(ACQUIRE_TIMEOUT) as connection:
         rows = await connection.fetch("SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
     return BRANDS_JSON.dump_json([brand_from(row) for row in rows])
 

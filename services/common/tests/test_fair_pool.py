@@ -1,0 +1,114 @@
+"""FairPool against the native stack's real PostgreSQL: connections in arrival order, a bounded wait,
+and nothing of a request's transaction left on the connection the next request gets."""
+
+import asyncio
+import time
+
+import pytest
+from stack_common.database import FairPool
+
+from dev.stack import Stack
+
+pytestmark = pytest.mark.native
+
+
+def run_with_pool(stack: Stack, max_size: int, scenario) -> None:
+    async def main() -> None:
+        pool = await FairPool.create(stack.database_url(with_password=True), min_size=0, max_size=max_size)
+        try:
+            await asyncio.wait_for(scenario(pool), timeout=30)
+        finally:
+            await pool.close()
+
+    asyncio.run(main())
+
+
+def test_a_released_connection_goes_to_the_longest_waiting_caller(stack: Stack) -> None:
+    """Two callers wait; a newcomer asks while the holder's connection is on its way back. In
+    asyncpg's own pool the newcomer runs between the release and the first waiter's wake-up, takes
+    the connection, and the waiter goes to the back of the line: under load, waits of seconds."""
+    order: list[str] = []
+
+    async def scenario(pool: FairPool) -> None:
+        holding, let_go = asyncio.Event(), asyncio.Event()
+        newcomer: list[asyncio.Task] = []
+
+        async def use(name: str) -> None:
+            async with pool.acquire(10) as connection:
+                order.append(name)
+                await connection.fetchval("SELECT 1")
+
+        async def holder() -> None:
+            async with pool.acquire(10):
+                holding.set()
+                await let_go.wait()
+                # The newcomer's first step runs in the same loop pass as the release below.
+                asyncio.get_running_loop().call_soon(
+                    lambda: newcomer.append(asyncio.create_task(use("newcomer")))
+                )
+
+        holder_task = asyncio.create_task(holder())
+        await holding.wait()
+        waiters = []
+        for name in ("first", "second"):
+            waiters.append(asyncio.create_task(use(name)))
+            await asyncio.sleep(0.05)  # queued in this order
+        let_go.set()
+        await asyncio.gather(holder_task, *waiters)
+        await asyncio.gather(*newcomer)
+
+    run_with_pool(stack, 1, scenario)
+    assert order == ["first", "second", "newcomer"]
+
+
+def test_no_free_connection_within_the_timeout_is_a_timeout_error_and_frees_the_turn(stack: Stack) -> None:
+    async def scenario(pool: FairPool) -> None:
+        holding, let_go = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with pool.acquire(10):
+                holding.set()
+                await let_go.wait()
+
+        holder_task = asyncio.create_task(holder())
+        await holding.wait()
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            async with pool.acquire(0.3):
+                pass
+        assert time.monotonic() - started < 2
+        let_go.set()
+        await holder_task
+        # The timed-out caller's turn is not lost: the one connection is there for the next caller.
+        async with pool.acquire(1) as connection:
+            assert await connection.fetchval("SELECT 1") == 1
+
+    run_with_pool(stack, 1, scenario)
+
+
+def test_a_transaction_left_open_is_rolled_back_before_the_next_caller(stack: Stack) -> None:
+    name = f"left open {time.time_ns()}"
+
+    async def scenario(pool: FairPool) -> None:
+        async with pool.acquire(5) as connection:
+            await connection.execute("BEGIN")
+            await connection.execute("INSERT INTO product (product_name, brand_id) VALUES ($1, 1)", name)
+            first_pid = connection.get_server_pid()
+        async with pool.acquire(5) as connection:
+            assert connection.get_server_pid() == first_pid  # the same connection (max_size 1)
+            assert not connection.is_in_transaction()
+            assert await connection.fetchval("SELECT count(*) FROM product WHERE product_name = $1", name) == 0
+
+    run_with_pool(stack, 1, scenario)
+
+
+def test_a_connection_that_fails_inside_the_block_is_dropped_not_reused(stack: Stack) -> None:
+    async def scenario(pool: FairPool) -> None:
+        with pytest.raises(TimeoutError):
+            async with pool.acquire(5) as connection:
+                first_pid = connection.get_server_pid()
+                await connection.execute("SELECT pg_sleep(5)", timeout=0.2)  # a stuck query
+        async with pool.acquire(5) as connection:
+            assert connection.get_server_pid() != first_pid
+
+    run_with_pool(stack, 1, scenario)
