@@ -206,35 +206,37 @@ def run_one_step(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(asyncio.sleep(0))
 
 
-def test_a_lone_write_goes_out_at_the_end_of_the_step(loop) -> None:
+def holding(loop: asyncio.AbstractEventLoop, data: bytes) -> tuple[FakeTransport, WriteJoiningTransport]:
+    """A joining transport over a fake one, with `data` written and held back."""
     fake = FakeTransport()
     transport = WriteJoiningTransport(fake, loop)  # type: ignore[arg-type]
-    transport.write(b"head")
+    transport.write(data)
+    return fake, transport
+
+
+def test_a_lone_write_goes_out_at_the_end_of_the_step(loop) -> None:
+    fake, transport = holding(loop, b"head")
     assert fake.events == [] and transport.get_write_buffer_size() == 4
     run_one_step(loop)
     assert fake.events == [("write", b"head")]
 
 
-def test_close_sends_what_is_held_first_and_abort_drops_it(loop) -> None:
-    fake = FakeTransport()
-    transport = WriteJoiningTransport(fake, loop)  # type: ignore[arg-type]
-    transport.write(b"bye")
+def test_close_sends_what_is_held_first(loop) -> None:
+    fake, transport = holding(loop, b"bye")
     transport.close()
     run_one_step(loop)
     assert fake.events == [("write", b"bye"), ("close", b"")]
 
-    fake = FakeTransport()
-    transport = WriteJoiningTransport(fake, loop)  # type: ignore[arg-type]
-    transport.write(b"never")
+
+def test_abort_drops_what_is_held(loop) -> None:
+    fake, transport = holding(loop, b"never")
     transport.abort()
     run_one_step(loop)
     assert fake.events == [("abort", b"")]
 
 
 def test_nothing_is_written_to_a_transport_the_peer_closed(loop) -> None:
-    fake = FakeTransport()
-    transport = WriteJoiningTransport(fake, loop)  # type: ignore[arg-type]
-    transport.write(b"head")
+    fake, transport = holding(loop, b"head")
     fake.closing = True  # connection lost before the end of the step
     run_one_step(loop)
     assert fake.events == []
