@@ -1,4 +1,4 @@
-"""The connection pool (stack_common FairPool), opened and closed with the application (cleanup_ctx),
+"""The connection pool (stack_common.database.FairPool), opened and closed with the application (cleanup_ctx),
 under a typed key."""
 
 from collections.abc import AsyncIterator, Callable
