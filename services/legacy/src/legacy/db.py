@@ -1,5 +1,5 @@
-"""The connection pool (stack_common.database.FairPool), opened and closed with the application (cleanup_ctx),
-under a typed key."""
+"""The connection pool (stack_common.database.FairPool), opened and closed with the application
+(cleanup_ctx), under a typed key."""
 
 from collections.abc import AsyncIterator, Callable
 
