@@ -27,6 +27,29 @@ def test_security_headers_are_on_every_response(http: httpx.Client, path: str) -
     assert headers["server"] == "nginx"  # no version
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("POST", "/", {"GET", "HEAD"}),  # nginx's own 405s: the page's files
+        ("DELETE", "/index.html", {"GET", "HEAD"}),
+        ("PUT", "/api/products/1", {"GET", "DELETE"}),  # the services' 405s, passed through
+        ("POST", "/legacy/brands", {"GET", "HEAD"}),
+    ],
+)
+def test_a_405_names_the_allowed_methods_once(http: httpx.Client, method: str, path: str, allowed: set) -> None:
+    response = http.request(method, path)
+    assert response.status_code == 405
+    assert len(response.headers.get_list("allow")) == 1, response.headers.get_list("allow")
+    assert {name.strip() for name in response.headers["allow"].split(",")} == allowed
+    assert response.json()["error"] == "method_not_allowed"
+    assert response.headers["x-content-type-options"] == "nosniff"  # still beside it
+
+
+def test_only_a_405_carries_allow(http: httpx.Client) -> None:
+    assert "allow" not in http.get("/").headers
+    assert "allow" not in http.get("/nope.html").headers
+
+
 def test_the_page_may_only_talk_to_its_own_origin(http: httpx.Client) -> None:
     policy = http.get("/").headers["content-security-policy"]
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
