@@ -30,17 +30,22 @@ def process_times() -> dict[int, tuple[int, float]]:
     return found
 
 
-def tree_seconds(root: int, times: dict[int, tuple[int, float]]) -> float:
-    """CPU seconds of `root` and all its descendants (a gunicorn master and its workers, say)."""
+def seconds_by_tree(roots: dict[str, int], times: dict[int, tuple[int, float]]) -> dict[str, float]:
+    """name -> CPU seconds of that root process and all its descendants (a gunicorn master and its
+    workers, say), the process tree built once for all roots."""
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in times.items():
         children.setdefault(parent, []).append(pid)
-    total, pending = 0.0, [root]
-    while pending:
-        pid = pending.pop()
-        total += times.get(pid, (0, 0.0))[1]
-        pending.extend(children.get(pid, []))
-    return total
+
+    def tree(root: int) -> float:
+        total, pending = 0.0, [root]
+        while pending:
+            pid = pending.pop()
+            total += times.get(pid, (0, 0.0))[1]
+            pending.extend(children.get(pid, []))
+        return total
+
+    return {name: tree(pid) for name, pid in roots.items()}
 
 
 def machine_busy_seconds() -> float:
@@ -58,9 +63,8 @@ def waited_children_seconds() -> float:
 
 
 def snapshot(roots: dict[str, int]) -> dict[str, float]:
-    times = process_times()
     return {
-        **{name: tree_seconds(pid, times) for name, pid in roots.items()},
+        **seconds_by_tree(roots, process_times()),
         "wrk": waited_children_seconds(),
         "machine": machine_busy_seconds(),
     }
