@@ -68,7 +68,7 @@ loadtest: $(VENV)/.synced ## Headless Locust run against HOST; reports in loadte
 clean: ## Remove the virtualenv and native-run state
 	rm -rf $(VENV) .state
 
-bench: $(VENV)/.synced ## The framework comparison (issue 7): every target, wrk -t1 -c200 -d30s each (~8 min)
+bench: $(VENV)/.synced ## The framework comparison: every target, wrk -t1 -c200 -d30s each (~8 min)
 	$(PYTHON) -m bench.run $(BENCH_ARGS)
 
 bench-quick: $(VENV)/.synced ## The same comparison, a few seconds per target (proves it works; not a measurement)

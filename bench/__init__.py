@@ -1,1 +1,1 @@
-"""make bench: the framework comparison of issue 7 (see bench/README.md)."""
+"""make bench: the framework comparison (see bench/README.md)."""

@@ -1,4 +1,4 @@
-"""The run's output: the machine, the results table (markdown), the issue's target checks, a chart."""
+"""The run's output: the machine, the results table (markdown), the project's target checks, a chart."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ KIND_COLOURS = {"ours": "#2a7ab0", "baseline": "#c07a2a", "floor": "#8a8a8a"}
 
 @dataclass(frozen=True)
 class Check:
-    """One of the issue's targets: subject's req/s ≥ factor × reference's (or a zero-errors check)."""
+    """One of the project's targets: subject's req/s ≥ factor × reference's (or a zero-errors check)."""
 
     description: str
     passed: bool
@@ -90,7 +90,7 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 
 
 def checks(rows: list[dict]) -> list[Check]:
-    """The issue's targets, each checked when the targets it compares ran in this run."""
+    """The project's targets, each checked when the targets it compares ran in this run."""
     by_name = {row["name"]: row for row in rows}
     found: list[Check] = []
 

@@ -179,6 +179,6 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     nginx_us = {name: row["cpu_us_per_request"]["nginx"] for name, row in rows.items()}
     assert nginx_us["api-direct"] < nginx_us["api-nginx"]
     assert rows["fastapi"]["cpu_us_per_request"]["services"] > 0
-    # Every one of the targets was checked (5 ratios, zero errors for 5 targets), pass or fail.
+    # Every one of the project's targets was checked (5 ratios, zero errors for 5 targets), pass or fail.
     assert len(saved["run"]["checks"]) == 10
     assert table.count("PASS  ") + table.count("FAIL  ") == 10
