@@ -191,7 +191,7 @@ def markdown(rows: list[dict], found: list[Check], run: dict) -> str:
             f"{row['p99_ms']:.2f} | {row['errors']} | {row['timeouts']} | " + " | ".join(ratios) + " |"
         )
     lines += cpu_table(rows)
-    lines += ["", "Issue targets (same run):", "", *(f"- {check.line()}" for check in found)]
+    lines += ["", "Targets (same run):", "", *(f"- {check.line()}" for check in found)]
     box = run["machine"]
     lines += [
         "",
