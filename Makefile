@@ -18,7 +18,10 @@ USERS ?= 50
 SPAWN_RATE ?= 10
 RUN_TIME ?= 1m
 RESULTS_DIR ?=
-LOADTEST_SETTINGS := ALLOWED_HOSTS MAX_FAIL_RATIO P95_API_READ_MS P95_API_WRITE_MS P95_LEGACY_MS P95_COUNTER_MS
+# The writers' bearer token: make dev's while it runs, else the compose stack's (make secrets).
+WRITE_TOKEN_FILE ?= $(if $(wildcard .state/dev.env),.state/secrets/api_write_tokens,.secrets/api_write_tokens)
+LOADTEST_SETTINGS := ALLOWED_HOSTS MAX_FAIL_RATIO P95_API_READ_MS P95_API_WRITE_MS P95_LEGACY_MS P95_COUNTER_MS \
+	WRITE_TOKEN_FILE
 
 BENCH_ARGS ?=
 
@@ -35,7 +38,7 @@ $(VENV)/.synced: pyproject.toml uv.lock services/*/pyproject.toml
 
 venv: $(VENV)/.synced ## Create or update the virtualenv (.venv)
 
-secrets: ## Create random database passwords in .secrets/ (once)
+secrets: ## Create random database passwords and the api's write token in .secrets/ (once)
 	@scripts/make-secrets.sh .secrets
 
 up: secrets ## Start the stack with Docker Compose (docker compose up --build)

@@ -4,6 +4,9 @@ The end-to-end tests talk to the stack only through nginx, at `base_url`. By def
 native stack (dev/stack.py) on free ports for this session; with STACK_URL set (make test-compose)
 they run against that stack instead. Tests marked `native` also stop and start processes, which only
 the native stack lets them do; test-compose deselects them (-m "not native").
+
+Writes need the api's bearer token: the native stack makes its own; against compose it is the one in
+.secrets/ (make secrets). `http` sends it, as a client that may write would; `anonymous` does not.
 """
 
 import os
@@ -12,7 +15,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from dev.stack import DEFAULT_PORTS, Stack, free_port
+from pathlib import Path
+
+from dev.stack import DEFAULT_PORTS, ROOT, WRITE_TOKENS, Stack, free_port
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +55,29 @@ def ws_url(base_url: str) -> str:
     return base_url.replace("http", "ws", 1) + "/counter"
 
 
+@pytest.fixture(scope="session")
+def write_tokens_file(native_stack: Stack | None) -> Path:
+    if native_stack is not None:
+        return native_stack.write_tokens_file
+    return Path(os.environ.get("STACK_SECRETS_DIR", ROOT / ".secrets")) / WRITE_TOKENS
+
+
+@pytest.fixture(scope="session")
+def write_token(write_tokens_file: Path) -> str:
+    return write_tokens_file.read_text().split()[0]
+
+
 @pytest.fixture
-def http(base_url: str) -> Iterator[httpx.Client]:
+def http(base_url: str, write_token: str) -> Iterator[httpx.Client]:
+    """A client that may write (it sends the write token)."""
+    headers = {"Authorization": f"Bearer {write_token}"}
+    with httpx.Client(base_url=base_url, timeout=10, headers=headers) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(base_url: str) -> Iterator[httpx.Client]:
+    """A client without credentials, as anyone on the internet."""
     with httpx.Client(base_url=base_url, timeout=10) as client:
         yield client
 

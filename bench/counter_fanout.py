@@ -328,7 +328,7 @@ def main() -> int:
         stack = Stack(state, ports={name: free_port() for name in DEFAULT_PORTS}, workers=args.workers)
         print(f"starting a native stack ({args.workers} counter processes) in {state}", file=sys.stderr)
         stack.start()
-        database_url = stack.database_url(with_password=True)
+        database_url = stack.database_url("counter", with_password=True)
         direct = stack.service_url("counter").replace("http", "ws", 1) + "/"
         targets = [("direct", direct), ("nginx", stack.http_url.replace("http", "ws", 1) + "/counter")]
 

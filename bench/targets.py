@@ -1,7 +1,8 @@
 """What the benchmark hits: our services (through nginx and direct) and the textbook baselines.
 
 Every baseline runs beside the native stack (dev/stack.py), on a free loopback port, against the
-stack's one seeded database, connected as the app role like our services.
+stack's one seeded database. They log in as the superuser: the services' roles are capped at what
+the services' own pools need (postgres/02-roles.sh), and a baseline's pool must not take from them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dev.stack import Stack, free_port, render_template
+from dev.stack import SUPERUSER, Stack, free_port, render_template
 
 BASELINES_DIR = Path(__file__).resolve().parent / "baselines"
 RANDOM_PRODUCT_SCRIPT = Path(__file__).resolve().parent / "random_product.lua"
@@ -47,7 +48,7 @@ class Baseline:
         command = [part.format(port=port, workers=workers, python=sys.executable) for part in self.command]
         env = {
             **stack.service_env("api"),
-            "DATABASE_URL": stack.database_url(with_password=True),
+            "DATABASE_URL": stack.database_url(SUPERUSER, with_password=True),
             "PORT": str(port),
         }
         process = f"bench-{self.name}"

@@ -33,7 +33,10 @@ SERVICES = ("api", "legacy", "counter")
 DEFAULT_PORTS = {"http": 8080, "postgres": 15432, "api": 8000, "legacy": 8001, "counter": 8002}
 DATABASE = "products"
 SUPERUSER = "postgres"
-APP_USER = "app"
+# Each service logs in as its own role (postgres/02-roles.sh), named like the service, with a pool of
+# this many connections per worker process (the role's connection limit is sized from it).
+POOL_MAX = {"api": 10, "legacy": 10, "counter": 2}
+WRITE_TOKENS = "api_write_tokens"
 DEBIAN_PACKAGES = {"initdb": "postgresql", "nginx": "nginx", "envsubst": "gettext-base"}
 
 
@@ -118,20 +121,34 @@ class Stack:
         self.pgdata = self.pg_dir / "data"
         self.bindir: Path | None = None
 
+    @property
+    def worker_count(self) -> int:
+        """Worker processes per service; the roles' connection limits are sized from it."""
+        return self.workers or os.cpu_count() or 1
+
     # -- addresses ---------------------------------------------------------------------------
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['http']}"
 
-    @property
-    def app_password_file(self) -> Path:
-        return self.secrets_dir / "app_db_password"
+    def password_file(self, role: str) -> Path:
+        """The password of `role`: the superuser's, or a service's (its role has the service's name)."""
+        return self.secrets_dir / ("postgres_password" if role == SUPERUSER else f"{role}_db_password")
 
-    def database_url(self, with_password: bool = False) -> str:
-        auth = APP_USER
+    @property
+    def write_tokens_file(self) -> Path:
+        """The api's write tokens, one per line (WRITE_TOKENS_FILE)."""
+        return self.secrets_dir / WRITE_TOKENS
+
+    def write_token(self) -> str:
+        return self.write_tokens_file.read_text().split()[0]
+
+    def database_url(self, role: str = "api", with_password: bool = False, database: str = DATABASE) -> str:
+        """A DSN over TCP as `role` (a service's, or the superuser's), as the services connect."""
+        auth = role
         if with_password:
-            auth += ":" + self.app_password_file.read_text().strip()
-        return f"postgresql://{auth}@127.0.0.1:{self.ports['postgres']}/{DATABASE}"
+            auth += ":" + self.password_file(role).read_text().strip()
+        return f"postgresql://{auth}@127.0.0.1:{self.ports['postgres']}/{database}"
 
     def service_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -169,6 +186,7 @@ class Stack:
             "HTTP_URL": self.http_url,
             "WS_URL": self.http_url.replace("http", "ws", 1) + "/counter",
             "DATABASE_URL": self.database_url(with_password=True),
+            "WRITE_TOKENS_FILE": str(self.write_tokens_file),
             **{f"{s.upper()}_URL": self.service_url(s) for s in SERVICES},
             "LOGS_DIR": str(self.logs_dir),
         }
@@ -178,10 +196,11 @@ class Stack:
         (self.state_dir / "dev.env").write_text("\n".join(lines) + "\n")
 
     def _write_secrets(self) -> None:
-        for name in ("postgres_password", "app_db_password"):
-            path = self.secrets_dir / name
+        # What scripts/make-secrets.sh makes for compose, here for this stack alone.
+        roles = [SUPERUSER, *SERVICES]
+        for path in [*map(self.password_file, roles), self.write_tokens_file]:
             if not path.exists():
-                path.write_text(secrets.token_urlsafe(24))
+                path.write_text(secrets.token_urlsafe(32) + "\n")
                 path.chmod(0o644)  # read by the postgres user's init scripts when we are root
 
     # -- PostgreSQL ----------------------------------------------------------------------------
@@ -237,9 +256,10 @@ class Stack:
             "PGPORT": str(self.ports["postgres"]),
             "POSTGRES_USER": SUPERUSER,
             "POSTGRES_DB": DATABASE,
-            "APP_DB_USER": APP_USER,
-            "APP_DB_PASSWORD_FILE": str(self.app_password_file),
             "SEED_SCALE": str(self.seed_scale),
+            "WORKERS": str(self.worker_count),
+            **{f"{s.upper()}_DB_PASSWORD_FILE": str(self.password_file(s)) for s in SERVICES},
+            **{f"{s.upper()}_DB_POOL_MAX": str(POOL_MAX[s]) for s in SERVICES},
         }
 
     def _seed(self) -> None:
@@ -260,11 +280,13 @@ class Stack:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "HOST": "127.0.0.1",
             "PORT": str(self.ports[service]),
-            "DATABASE_URL": self.database_url(),
-            "DATABASE_PASSWORD_FILE": str(self.app_password_file),
+            "WORKERS": str(self.worker_count),
+            "DATABASE_URL": self.database_url(service),
+            "DATABASE_PASSWORD_FILE": str(self.password_file(service)),
+            "DB_POOL_MAX": str(POOL_MAX[service]),
         }
-        if self.workers is not None:
-            env["WORKERS"] = str(self.workers)
+        if service == "api":
+            env["WRITE_TOKENS_FILE"] = str(self.write_tokens_file)
         return env
 
     def start_service(self, service: str) -> None:

@@ -18,7 +18,7 @@ from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from loadtest import hosts, thresholds
+from loadtest import hosts, thresholds, users
 from loadtest.counter_user import CounterViewer
 from loadtest.users import ApiReader, ApiWriter, LegacyReader
 
@@ -30,6 +30,7 @@ log = logging.getLogger("loadtest")
 def add_options(parser: LocustArgumentParser) -> None:
     hosts.add_options(parser)
     thresholds.add_options(parser)
+    users.add_options(parser)
 
 
 @events.init.add_listener

@@ -4,11 +4,14 @@ Every response is checked, not only its status: a 200 with the wrong body is a f
 404s (ids that cannot exist) are successes; an unexpected one is a failure.
 """
 
+import logging
 import random
 import uuid
+from pathlib import Path
 from typing import Any, ClassVar
 
 from locust import FastHttpUser, between, task
+from locust.argument_parser import LocustArgumentParser
 from locust.exception import StopUser
 
 from loadtest import hosts, routes
@@ -21,6 +24,29 @@ SEEDED_BRANDS = 100
 MISSING_IDS = (1_000_000_000, 2**31 - 1)
 MISS_SHARE = 0.1
 MAX_PAGES_PER_VISIT = 5
+log = logging.getLogger("loadtest")
+
+
+def add_options(parser: LocustArgumentParser) -> None:
+    parser.add_argument(
+        "--write-token-file",
+        env_var="LOCUST_WRITE_TOKEN_FILE",
+        default="",
+        # Not in the web UI: it names a secret on the machine Locust runs on.
+        include_in_web_ui=False,
+        help="File of the api's write tokens, one per line; ApiWriter sends the first (make secrets)",
+    )
+
+
+def write_token(options: object) -> str | None:
+    """The first token of --write-token-file, or None when there is none to read."""
+    path = getattr(options, "write_token_file", "") or ""
+    try:
+        tokens = Path(path).read_text().split() if path else []
+    except OSError as exc:
+        log.error("cannot read the write token file: %s", exc)
+        return None
+    return tokens[0] if tokens else None
 
 
 class StackUser(FastHttpUser):
@@ -125,6 +151,15 @@ class ApiWriter(StackUser):
     def on_start(self) -> None:
         super().on_start()
         self.created: set[str] = set()
+        token = write_token(self.environment.parsed_options)
+        if token is None:
+            log.error("ApiWriter needs a write token: --write-token-file (LOCUST_WRITE_TOKEN_FILE)")
+            raise StopUser()
+        # Writes need the bearer token; the read-back in between carries it too, as a real client's would.
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def call(self, route: Route, path: str, **kwargs: Any) -> Any:
+        return super().call(route, path, headers=self.headers, **kwargs)
 
     def on_stop(self) -> None:
         # A run that stops mid-task still deletes what this user created.

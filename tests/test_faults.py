@@ -34,9 +34,9 @@ def error_code(response: httpx.Response) -> str:
         return f"not our JSON error: {response.text[:80]!r}"
 
 
-def run_load(base_url: str, stop: threading.Event, outcomes: list[Outcome], acknowledged: list[tuple[int, str]], worker: int) -> None:
+def run_load(base_url: str, headers: dict[str, str], stop: threading.Event, outcomes: list[Outcome], acknowledged: list[tuple[int, str]], worker: int) -> None:
     """Reads on every route and a write per round, recording each answer, until told to stop."""
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+    with httpx.Client(base_url=base_url, timeout=10, headers=headers) as client:
         round_number = 0
         while not stop.is_set():
             round_number += 1
@@ -57,8 +57,9 @@ def test_database_restart_under_load(stack: Stack, http: httpx.Client) -> None:
     outcomes: list[Outcome] = []
     acknowledged: list[tuple[int, str]] = []
     stop = threading.Event()
+    writer = {"Authorization": http.headers["Authorization"]}
     workers = [
-        threading.Thread(target=run_load, args=(stack.http_url, stop, outcomes, acknowledged, i)) for i in range(4)
+        threading.Thread(target=run_load, args=(stack.http_url, writer, stop, outcomes, acknowledged, i)) for i in range(4)
     ]
     for thread in workers:
         thread.start()

@@ -31,7 +31,9 @@ def locust(host: str, *args: str, **env: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_make_loadtest_passes_its_thresholds_and_writes_the_reports(base_url: str, tmp_path: Path) -> None:
+def test_make_loadtest_passes_its_thresholds_and_writes_the_reports(
+    base_url: str, write_tokens_file: Path, tmp_path: Path
+) -> None:
     run = subprocess.run(
         [
             "make",
@@ -42,6 +44,7 @@ def test_make_loadtest_passes_its_thresholds_and_writes_the_reports(base_url: st
             "SPAWN_RATE=12",
             "RUN_TIME=8s",
             f"RESULTS_DIR={tmp_path}",
+            f"WRITE_TOKEN_FILE={write_tokens_file}",
         ],
         cwd=ROOT,
         env=clean_env(),
@@ -68,11 +71,14 @@ def test_make_loadtest_passes_its_thresholds_and_writes_the_reports(base_url: st
         assert int(rows[key]["Request Count"]) > 0, key
 
 
-def test_an_impossible_threshold_fails_the_run(base_url: str) -> None:
+def test_an_impossible_threshold_fails_the_run(base_url: str, write_tokens_file: Path) -> None:
     # A p95 below 0 ms cannot be met; set through the environment as `make loadtest P95_API_READ_MS=0` does.
     run = locust(
-        base_url, "--users", "8", "--spawn-rate", "8", "--run-time", "4s", LOCUST_P95_API_READ_MS="0"
-    )
+        base_url,
+        "--users", "8", "--spawn-rate", "8", "--run-time", "4s",
+        LOCUST_P95_API_READ_MS="0",
+        LOCUST_WRITE_TOKEN_FILE=str(write_tokens_file),
+    )  # fmt: skip
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     lines = run.stdout.rstrip().splitlines()
     assert lines[-1] == "Thresholds: FAIL"
@@ -87,14 +93,14 @@ def test_a_host_that_is_not_loopback_is_refused_before_any_request() -> None:
 
 
 @pytest.fixture
-def web_ui(base_url: str) -> Iterator[str]:
+def web_ui(base_url: str, write_tokens_file: Path) -> Iterator[str]:
     """Locust with its web UI on a free loopback port, the host prefilled with `base_url`."""
     port = free_port()
     command = [LOCUST, "-f", "loadtest/locustfile.py", "--web-host", "127.0.0.1", "--web-port", str(port)]
     process = subprocess.Popen(
         [*command, "--host", base_url],
         cwd=ROOT,
-        env=clean_env(),
+        env=clean_env(LOCUST_WRITE_TOKEN_FILE=str(write_tokens_file)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

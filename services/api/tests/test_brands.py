@@ -28,7 +28,9 @@ def test_brand_by_id(http: httpx.Client) -> None:
 
 
 def test_brand_products_are_exactly_that_brands_products(http: httpx.Client) -> None:
-    products = http.get("/api/brands/7/products").json()
+    page = http.get("/api/brands/7/products").json()
+    assert page["next"] is None and page["next_after"] is None  # 10 products: one page of 50
+    products = page["items"]
     ids = [p["product_id"] for p in products]
     assert len(ids) == 10  # the seed gives each of the 100 brands 10 of the first 1,000 products
     assert ids == sorted(ids)
@@ -72,7 +74,29 @@ def test_a_brand_without_products_lists_none(stack: Stack, http: httpx.Client) -
     try:
         response = http.get(f"/api/brands/{brand_id}/products")
         assert response.status_code == 200
-        assert response.json() == []
+        assert response.json() == {"items": [], "next_after": None, "next": None}
     finally:
         asyncio.run(remove_brand(brand_id))
     assert http.get(f"/api/brands/{brand_id}/products").status_code == 404
+
+
+def test_brand_products_come_in_pages_with_a_next_link(http: httpx.Client) -> None:
+    """Bounded like /products: at most `limit` (≤ 500) a page, `next` to the following one."""
+    first = http.get("/api/brands/7/products?limit=4").json()
+    assert len(first["items"]) == 4
+    assert first["next"] == f"/api/brands/7/products?limit=4&after={first['next_after']}"
+    ids, url = [], "/api/brands/7/products?limit=4"
+    while url is not None:
+        page = http.get(url).json()
+        ids += [p["product_id"] for p in page["items"]]
+        url = page["next"]
+    everything = http.get("/api/brands/7/products?limit=500").json()
+    assert ids == [p["product_id"] for p in everything["items"]] and len(ids) == 10
+    assert everything["next"] is None
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "100000", "-1", "x"])
+def test_brand_products_page_size_is_bounded(http: httpx.Client, limit: str) -> None:
+    response = http.get(f"/api/brands/7/products?limit={limit}")
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_request"

@@ -33,7 +33,9 @@ def all_product_ids(http: httpx.Client) -> set[int]:
     return ids
 
 
-def test_api_conforms_to_its_openapi_document(base_url: str, http: httpx.Client, tmp_path: Path) -> None:
+def test_api_conforms_to_its_openapi_document(
+    base_url: str, http: httpx.Client, write_tokens_file: Path, tmp_path: Path
+) -> None:
     scratch_ids = tmp_path / "scratch-ids"
     scratch_ids.touch()
     command = [
@@ -51,6 +53,7 @@ def test_api_conforms_to_its_openapi_document(base_url: str, http: httpx.Client,
         "SCHEMATHESIS_HOOKS": str(HOOKS),
         "SCRATCH_API_URL": f"{base_url}/api",
         "SCRATCH_IDS_FILE": str(scratch_ids),
+        "WRITE_TOKENS_FILE": str(write_tokens_file),
     }
     try:
         run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)

@@ -200,7 +200,7 @@ def test_abuse_closes_that_socket_only(ws_url: str, abuse: str, code: int) -> No
 
 async def presence_rows(stack: Stack, fresh_only: bool = True) -> dict[str, int]:
     """counter_presence as instance_id → connections; fresh_only: as the services count it."""
-    connection = await asyncpg.connect(stack.database_url(with_password=True))
+    connection = await asyncpg.connect(stack.database_url("counter", with_password=True))
     try:
         rows = await connection.fetch(
             "SELECT instance_id, connections FROM counter_presence"

@@ -129,7 +129,8 @@ def test_sigterm_lets_in_flight_requests_finish(
 
             async def waiting_on_the_lock() -> bool:
                 count = await watcher.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND wait_event_type = 'Lock'"
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE usename = 'legacy' AND wait_event_type = 'Lock'"
                 )
                 return count == IN_FLIGHT
 

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 ERROR_CODES = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",

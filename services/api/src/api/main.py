@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from stack_common.fresh_reads import FreshReads
 
 from api import errors
+from api.auth import WriteTokens
 from api.db import create_pool
+from api.request_ids import RequestIds
 from api.routes import brands, products, system
 from api.settings import Settings
 
@@ -30,7 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.write_tokens = WriteTokens(settings.write_tokens_file)
     errors.install(app)
+    app.add_middleware(RequestIds)
     for module in (brands, products, system):
         app.include_router(module.router)
     return app

@@ -16,6 +16,8 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 # here rather than an out-of-range error from PostgreSQL.
 INT4_MAX = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=INT4_MAX)]
+# The largest page a list answers: no request makes the service read and send an unbounded list.
+MAX_PAGE = 500
 
 
 class Brand(TypedDict):

@@ -17,7 +17,11 @@ def logconfig(*access_loggers: str) -> dict[str, Any]:
                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             }
         },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        # Every line logged while a request is served carries its X-Request-ID (request_ids.py).
+        "filters": {"request_id": {"()": "stack_common.request_ids.RequestIdFilter"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
+        },
         "root": {"level": "INFO", "handlers": ["stderr"]},
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},

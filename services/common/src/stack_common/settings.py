@@ -13,12 +13,14 @@ class ServiceSettings(BaseSettings):
     port: int
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
-    # The app role's DSN, without its password; the password is read from a secret file.
+    # The service's own role's DSN (postgres/02-roles.sh), without its password; the password is
+    # read from a secret file.
     database_url: str = "postgresql://app@localhost:5432/products"
     database_password_file: Path | None = None
-    # Connections per worker process: a service holds up to workers × db_pool_max. The totals of
-    # all services must stay below the app role's limit of 80 (max_connections is 100); compose:
-    # api 2 × 10 + legacy 2 × 10 + counter 2 × (2 + 1 LISTEN) = 46.
+    # Connections per worker process: a service holds up to workers × db_pool_max, and its role may
+    # open that many plus a little headroom (CONNECTION LIMIT, sized from the same numbers at init).
+    # All services together must stay below max_connections (100); compose: api 2 × 10 + legacy
+    # 2 × 10 + counter 2 × (2 + 1 LISTEN) = 46.
     db_pool_min: int = Field(default=0, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
 

@@ -1,15 +1,19 @@
 """One worker process: the websocket server, its clients, and their share of the count."""
 
 import asyncio
+import json
 import logging
 import signal
 import time
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
+
+from stack_common.request_ids import request_id_from
 
 from counter.presence import Presence
 from counter.settings import Settings
@@ -97,21 +101,59 @@ class Counter:
                 return
 
 
-def health(connection: ServerConnection, request: Request) -> Response | None:
-    """Plain HTTP for the healthcheck; every other path is the websocket."""
-    if request.path == "/healthz":
-        return connection.respond(HTTPStatus.OK, "ok\n")
-    return None
+class Handshake:
+    """The HTTP side of the opening handshake: the healthcheck, the Origin check, the request id."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.allowed_origins = settings.allowed_origin_set()
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Plain HTTP for the healthcheck; every other path is the websocket, from allowed origins."""
+        if request.path == "/healthz":
+            return connection.respond(HTTPStatus.OK, "ok\n")
+        origin = request.headers.get("Origin")
+        if origin is not None and not self.origin_allowed(origin, request.headers.get("Host")):
+            shown = origin[:100]
+            log.warning(
+                "refused a websocket from origin %r", shown,
+                extra={"request_id": request_id_from(request.headers.get("X-Request-ID"))},
+            )  # fmt: skip
+            body = {"error": "forbidden", "detail": f"origin {shown!r} may not open this websocket"}
+            response = connection.respond(HTTPStatus.FORBIDDEN, json.dumps(body))
+            response.headers["Content-Type"] = "application/json"
+            return response
+        return None
+
+    def origin_allowed(self, origin: str, host: str | None) -> bool:
+        if origin.lower().rstrip("/") in self.allowed_origins:
+            return True
+        # The site's own page: the Origin's host is the host the browser sent this request to. The
+        # ports are not compared: nginx forwards Host without one, and behind a TLS load balancer
+        # the public port is not ours to know. ("null", from sandboxed frames and files, has no host.)
+        try:
+            parts, own = urlsplit(origin), urlsplit(f"//{host or ''}")
+        except ValueError:  # a malformed IPv6 literal
+            return False
+        same_host = parts.hostname is not None and parts.hostname == own.hostname
+        return same_host and parts.scheme in ("http", "https")
+
+    def process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
+        """Every answer, the upgrade included, carries the request's X-Request-ID back."""
+        request_id = request_id_from(request.headers.get("X-Request-ID"))
+        if request_id is not None:
+            response.headers["X-Request-ID"] = request_id
 
 
 async def run_worker(settings: Settings) -> None:
     counter = Counter(settings)
+    handshake = Handshake(settings)
     await counter.presence.start()
     server: Server = await serve(
         counter.handle,
         settings.host,
         settings.port,
-        process_request=health,
+        process_request=handshake.process_request,
+        process_response=handshake.process_response,
         reuse_port=True,  # every worker process binds the same port; the kernel spreads connects
         backlog=BACKLOG,
         max_size=settings.max_message_bytes,

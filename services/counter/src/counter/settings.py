@@ -20,3 +20,14 @@ class Settings(ServiceSettings):
     # Bounds on what clients may send: a larger frame closes with 1009, a flood with 1008.
     max_message_bytes: int = 1024
     max_messages_per_second: int = 20
+
+    # Browsers send the page's Origin with a websocket handshake; a cross-site page must not open
+    # sockets in its visitors' names (cross-site websocket hijacking). Allowed: an Origin whose host
+    # is the host the request was sent to (the page this site serves, under whatever name it is
+    # reached), the origins listed here (comma-separated, e.g. "https://shop.example"), and clients
+    # that send no Origin (not browsers). Any other is refused with 403 before the upgrade.
+    allowed_origins: str = ""
+
+    def allowed_origin_set(self) -> frozenset[str]:
+        listed = (origin.strip().lower().rstrip("/") for origin in self.allowed_origins.split(","))
+        return frozenset(origin for origin in listed if origin)

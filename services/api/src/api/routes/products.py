@@ -4,13 +4,13 @@ from urllib.parse import urlencode
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from api.auth import UNAUTHORIZED, WriteAccess
 from api.db import Connection
 from api.errors import INVALID, UNAVAILABLE, Error
-from api.models import INT4_MAX, NewProduct, Product, ProductPage, RowId, product_from
+from api.models import INT4_MAX, MAX_PAGE, NewProduct, Product, ProductPage, RowId, product_from
 
 router = APIRouter(prefix="/products", tags=["products"], responses={**UNAVAILABLE, **INVALID})
 NOT_FOUND = {404: {"model": Error, "description": "No such product"}}
-MAX_PAGE = 500
 
 # Keyset pagination on the primary key: every page is an index range scan however deep it is, and
 # rows inserted or deleted meanwhile never shift a page. Two statements rather than one with
@@ -70,7 +70,9 @@ async def get_product(product_id: RowId, db: Connection) -> Product:
 @router.post(
     "",
     status_code=201,
+    dependencies=[WriteAccess],
     responses={
+        **UNAUTHORIZED,
         201: {
             "headers": {"Location": {"description": "Path of the new product", "schema": {"type": "string"}}}
         },
@@ -98,7 +100,9 @@ async def create_product(body: NewProduct, request: Request, response: Response,
     return product
 
 
-@router.delete("/{product_id}", status_code=204, responses=NOT_FOUND)
+@router.delete(
+    "/{product_id}", status_code=204, dependencies=[WriteAccess], responses={**NOT_FOUND, **UNAUTHORIZED}
+)
 async def delete_product(product_id: RowId, db: Connection) -> None:
     deleted = await db.fetchval("DELETE FROM product WHERE product_id = $1 RETURNING product_id", product_id)
     if deleted is None:
