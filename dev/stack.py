@@ -36,6 +36,8 @@ SUPERUSER = "postgres"
 # Each service logs in as its own role (postgres/02-roles.sh), named like the service, with a pool of
 # this many connections per worker process (the role's connection limit is sized from it).
 POOL_MAX = {"api": 10, "legacy": 10, "counter": 2}
+# Counter instances the counter role has connections for: the tests start extra ones beside the first.
+COUNTER_MAX_REPLICAS = 4
 WRITE_TOKENS = "api_write_tokens"
 DEBIAN_PACKAGES = {"initdb": "postgresql", "nginx": "nginx", "envsubst": "gettext-base"}
 
@@ -140,15 +142,12 @@ class Stack:
         """The api's write tokens, one per line (WRITE_TOKENS_FILE)."""
         return self.secrets_dir / WRITE_TOKENS
 
-    def write_token(self) -> str:
-        return self.write_tokens_file.read_text().split()[0]
-
-    def database_url(self, role: str = "api", with_password: bool = False, database: str = DATABASE) -> str:
+    def database_url(self, role: str = "api", with_password: bool = False) -> str:
         """A DSN over TCP as `role` (a service's, or the superuser's), as the services connect."""
         auth = role
         if with_password:
             auth += ":" + self.password_file(role).read_text().strip()
-        return f"postgresql://{auth}@127.0.0.1:{self.ports['postgres']}/{database}"
+        return f"postgresql://{auth}@127.0.0.1:{self.ports['postgres']}/{DATABASE}"
 
     def service_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -260,6 +259,7 @@ class Stack:
             "WORKERS": str(self.worker_count),
             **{f"{s.upper()}_DB_PASSWORD_FILE": str(self.password_file(s)) for s in SERVICES},
             **{f"{s.upper()}_DB_POOL_MAX": str(POOL_MAX[s]) for s in SERVICES},
+            "COUNTER_MAX_REPLICAS": str(COUNTER_MAX_REPLICAS),
         }
 
     def _seed(self) -> None:

@@ -16,13 +16,14 @@ for file in "$API_DB_PASSWORD_FILE" "$LEGACY_DB_PASSWORD_FILE" "$COUNTER_DB_PASS
 done
 
 # Connection limits from the pools: every worker process of a service holds up to DB_POOL_MAX
-# connections (the counter one more, for LISTEN). The headroom covers a connection the server has
+# connections (the counter one more, for LISTEN), and the counter may run COUNTER_MAX_REPLICAS
+# replicas (docker compose up --scale counter=N). The headroom covers a connection the server has
 # not yet noticed is gone while the pool opens its replacement, and a psql session as the role.
 # They are fixed when the volume is initialised: raising WORKERS later needs ALTER ROLE … CONNECTION LIMIT.
 headroom=5
 api_limit=$(( WORKERS * API_DB_POOL_MAX + headroom ))
 legacy_limit=$(( WORKERS * LEGACY_DB_POOL_MAX + headroom ))
-counter_limit=$(( WORKERS * (COUNTER_DB_POOL_MAX + 1) + headroom ))
+counter_limit=$(( COUNTER_MAX_REPLICAS * WORKERS * (COUNTER_DB_POOL_MAX + 1) + headroom ))
 
 # psql variables (:"ident", :'literal') quote the values; nothing is pasted into SQL by the shell.
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \

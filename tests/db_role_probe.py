@@ -105,7 +105,7 @@ async def probe() -> dict:
         results["connection limit"] = await connection.fetchval(
             "SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user"
         )
-        results["pool"] = {"WORKERS": os.environ.get("WORKERS"), "DB_POOL_MAX": os.environ.get("DB_POOL_MAX")}
+        results["pool"] = {name: os.environ.get(name) for name in ("WORKERS", "DB_POOL_MAX")}
         # Left open in a transaction: the server ends the session.
         await connection.execute("BEGIN")
         await asyncio.sleep(IDLE_IN_TRANSACTION_WAIT)

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from locust.argument_parser import get_parser
 
-from loadtest import hosts, thresholds
+from loadtest import hosts, thresholds, users
 from tests.test_static import COMPOSE, environment
 
 LOCUST_SERVICES = ["locust-master", "locust-worker"]
@@ -17,6 +17,7 @@ def known_variables() -> set[str]:
     parser = get_parser()
     hosts.add_options(parser)
     thresholds.add_options(parser)
+    users.add_options(parser)
     return {action.env_var for action in parser._actions if getattr(action, "env_var", None)}
 
 

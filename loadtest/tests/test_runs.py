@@ -85,6 +85,13 @@ def test_an_impossible_threshold_fails_the_run(base_url: str, write_tokens_file:
     assert any(line.startswith("api-read") and "FAIL: p95" in line and ">= 0 ms" in line for line in lines)
 
 
+def test_writers_without_the_write_token_stop_and_fail_the_run(base_url: str) -> None:
+    run = locust(base_url, "--users", "2", "--spawn-rate", "2", "--run-time", "3s", "ApiWriter")
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "ApiWriter needs a write token" in run.stderr
+    assert run.stdout.rstrip().splitlines()[-1] == "Thresholds: FAIL"
+
+
 def test_a_host_that_is_not_loopback_is_refused_before_any_request() -> None:
     run = locust("http://example.com", "--users", "1", "--run-time", "5s")
     assert run.returncode == 2

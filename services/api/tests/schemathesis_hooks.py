@@ -1,10 +1,9 @@
 """schemathesis hooks for test_schemathesis.py (loaded by the CLI through SCHEMATHESIS_HOOKS).
 
 They keep the run's writes harmless for the rest of the suite, and drop the one failure that is
-nginx's, not the api's. Every request carries the write token, as a client that may write sends
-it (schemathesis's ignored_auth check then also sends each one without it and expects a 401).
-Environment: SCRATCH_API_URL (the api through nginx, ending in /api), SCRATCH_IDS_FILE (one created
-product id per line, for the test to delete afterwards) and WRITE_TOKENS_FILE (the write tokens).
+nginx's, not the api's. Environment: SCRATCH_API_URL (the api through nginx, ending in /api),
+SCRATCH_IDS_FILE (one created product id per line, for the test to delete afterwards) and
+WRITE_TOKEN (the write token, which the run's config also gives schemathesis for HTTPBearer).
 """
 
 import os
@@ -33,16 +32,11 @@ def names_seeded_product(value: object) -> bool:
         return False
 
 
-def authorization() -> dict[str, str]:
-    with open(os.environ["WRITE_TOKENS_FILE"]) as tokens:
-        return {"Authorization": f"Bearer {tokens.read().split()[0]}"}
-
-
 def scratch_product() -> int:
     response = httpx.post(
         f"{os.environ['SCRATCH_API_URL']}/products",
         json={"product_name": "schemathesis scratch", "brand_id": 1},
-        headers=authorization(),
+        headers={"Authorization": f"Bearer {os.environ['WRITE_TOKEN']}"},
         timeout=10,
     )
     response.raise_for_status()
@@ -53,7 +47,6 @@ def scratch_product() -> int:
 
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict) -> None:
-    case.headers = {**(case.headers or {}), **authorization()}
     # A DELETE aimed at a seeded product deletes a scratch product instead: same route, same 204.
     if case.method.upper() == "DELETE" and names_seeded_product(case.path_parameters.get("product_id")):
         case.path_parameters["product_id"] = scratch_product()

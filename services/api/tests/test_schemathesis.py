@@ -1,5 +1,9 @@
 """Property-based run of the live OpenAPI document, through nginx, with the schemathesis CLI.
 
+The write token is given to schemathesis as the credentials of the document's HTTPBearer scheme (a
+config file naming an environment variable: never on the command line), so it also checks that the
+writes refuse a missing or wrong token with 401 (ignored_auth, missing required header).
+
 Every operation gets schemathesis's coverage cases (boundary and invalid values of each parameter and
 body field), up to MAX_EXAMPLES generated cases, and stateful sequences (create, then read and delete
 what the Location header names), with every check: no 5xx, and status codes, content types, headers
@@ -34,12 +38,15 @@ def all_product_ids(http: httpx.Client) -> set[int]:
 
 
 def test_api_conforms_to_its_openapi_document(
-    base_url: str, http: httpx.Client, write_tokens_file: Path, tmp_path: Path
+    base_url: str, http: httpx.Client, write_token: str, tmp_path: Path
 ) -> None:
     scratch_ids = tmp_path / "scratch-ids"
     scratch_ids.touch()
+    config = tmp_path / "schemathesis.toml"
+    config.write_text('[auth.openapi.HTTPBearer]\nbearer = "${WRITE_TOKEN}"\n')
     command = [
-        Path(sys.executable).with_name("schemathesis"), "run", f"{base_url}/api/openapi.json",
+        Path(sys.executable).with_name("schemathesis"), "--config-file", str(config),
+        "run", f"{base_url}/api/openapi.json",
         "--checks", "all",
         "--max-examples", str(MAX_EXAMPLES),
         "--workers", "2",
@@ -53,7 +60,7 @@ def test_api_conforms_to_its_openapi_document(
         "SCHEMATHESIS_HOOKS": str(HOOKS),
         "SCRATCH_API_URL": f"{base_url}/api",
         "SCRATCH_IDS_FILE": str(scratch_ids),
-        "WRITE_TOKENS_FILE": str(write_tokens_file),
+        "WRITE_TOKEN": write_token,
     }
     try:
         run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)

@@ -21,7 +21,7 @@ def answer_when_raising(exc: Exception) -> tuple[int, str, dict]:
 
     async def scenario() -> tuple[int, str, dict]:
         # Port 9 (discard): nothing listens, and nothing connects before a request needs it.
-        app = create_app(Settings(database_url="postgresql://app@127.0.0.1:9/products"))
+        app = create_app(Settings(database_url="postgresql://legacy@127.0.0.1:9/products"))
         app.router.add_get("/failing", failing)
         async with TestClient(TestServer(app)) as client:
             response = await client.get("/failing")

@@ -15,7 +15,7 @@ class ServiceSettings(BaseSettings):
 
     # The service's own role's DSN (postgres/02-roles.sh), without its password; the password is
     # read from a secret file.
-    database_url: str = "postgresql://app@localhost:5432/products"
+    database_url: str
     database_password_file: Path | None = None
     # Connections per worker process: a service holds up to workers × db_pool_max, and its role may
     # open that many plus a little headroom (CONNECTION LIMIT, sized from the same numbers at init).

@@ -5,3 +5,4 @@ from stack_common.settings import ServiceSettings
 
 class Settings(ServiceSettings):
     port: int = 8001
+    database_url: str = "postgresql://legacy@localhost:5432/products"  # its own role
