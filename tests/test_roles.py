@@ -96,3 +96,26 @@ def test_connections_are_capped_at_what_the_pools_need(probes: dict[str, dict], 
     else:
         expected = workers * pool + HEADROOM
     assert probe["connection limit"] == expected
+
+
+def test_no_password_is_on_a_command_line_at_init(tmp_path: Path) -> None:
+    """Any local user can read every process's argv (/proc/<pid>/cmdline): the init script must hand
+    the passwords to psql some other way. A stand-in psql on PATH records its argv and stdin."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "record"
+    bin_dir.mkdir()
+    (bin_dir / "psql").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}.argv\ncat > {record}.stdin\n')
+    (bin_dir / "psql").chmod(0o755)
+    passwords = {service: f"secret-of-{service}-{os.getpid()}" for service in SERVICES}
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "POSTGRES_USER": "postgres", "POSTGRES_DB": "products"}
+    env |= {"WORKERS": "2", "COUNTER_MAX_REPLICAS": "4"}
+    for service, password in passwords.items():
+        (tmp_path / service).write_text(password)
+        env[f"{service.upper()}_DB_PASSWORD_FILE"] = str(tmp_path / service)
+        env[f"{service.upper()}_DB_POOL_MAX"] = "10"
+    script = Path(__file__).resolve().parent.parent / "postgres" / "02-roles.sh"
+    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, timeout=30)
+    argv = Path(f"{record}.argv").read_text()
+    assert "CREATE ROLE api" in Path(f"{record}.stdin").read_text()  # the stand-in did run
+    for service, password in passwords.items():
+        assert password not in argv
+        assert str(tmp_path / service) in argv  # the file's name is passed, for psql to read
