@@ -5,6 +5,7 @@ site serves is checked in a real browser by test_page.py, natively and in compos
 
 import asyncio
 import json
+import socket
 from urllib.parse import urlsplit
 
 import pytest
@@ -58,6 +59,28 @@ def test_a_foreign_origin_is_refused_before_the_upgrade(ws_url: str, origin: str
 
 def test_the_sites_own_page_may_connect(ws_url: str) -> None:
     assert first_count(ws_url, own_origin(ws_url)) >= 1
+
+
+def handshake_status(ws_url: str, host: str, origin: str) -> int:
+    """The status of a websocket handshake sent with this Host and Origin (a browser sends both)."""
+    parts = urlsplit(ws_url)
+    headers = [
+        f"GET {parts.path} HTTP/1.1", f"Host: {host}", f"Origin: {origin}", "Upgrade: websocket",
+        "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+    ]  # fmt: skip
+    request = "\r\n".join(headers) + "\r\n\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT) as connection:
+        connection.sendall(request.encode())
+        status_line = connection.makefile("rb").readline().decode()
+    return int(status_line.split()[1])
+
+
+def test_the_page_under_another_name_of_the_host_may_connect(ws_url: str) -> None:
+    """The site's own origin is the name the browser used (nginx passes its Host on), not the
+    address nginx reaches the counter at: a page opened as http://localhost:<port>/ connects too."""
+    port = urlsplit(ws_url).port
+    assert handshake_status(ws_url, f"localhost:{port}", f"http://localhost:{port}") == 101
+    assert handshake_status(ws_url, f"localhost:{port}", "http://evil.example") == 403
 
 
 def test_clients_without_an_origin_may_connect(ws_url: str) -> None:
