@@ -7,12 +7,13 @@ the native stack lets them do; test-compose deselects them (-m "not native").
 """
 
 import os
+import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from dev.stack import DEFAULT_PORTS, Stack, free_port
+from dev.stack import DEFAULT_PORTS, ROOT, Stack, free_port
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +21,13 @@ def native_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack | N
     if os.environ.get("STACK_URL"):
         yield None
         return
+    tls_dir = tmp_path_factory.mktemp("certs")  # a CA and a localhost certificate: HTTPS is tested too
+    subprocess.run([str(ROOT / "scripts" / "make-certs.sh"), str(tls_dir)], check=True, capture_output=True)
     stack = Stack(
         tmp_path_factory.mktemp("stack"),
         ports={name: free_port() for name in DEFAULT_PORTS},
         workers=2,  # every multi-process path is exercised even on a one-core machine
+        tls_dir=tls_dir,
     )
     stack.start()
     try:
