@@ -78,3 +78,13 @@ def test_the_service_runs_as_a_non_root_user(containers: dict[str, dict], servic
     user = container["Config"]["User"].split(":")[0]
     assert user and user not in {"root", "0"}
     assert docker("exec", container["Id"], "id", "-u").strip() != "0"
+
+
+def test_only_nginx_is_published_beyond_this_machine(containers: dict[str, dict]) -> None:
+    """The Locust web UI starts load from addresses nginx does not limit: loopback only by default."""
+    for service, container in containers.items():
+        for bindings in (container["HostConfig"]["PortBindings"] or {}).values():
+            for binding in bindings:
+                if service != "nginx":
+                    assert binding["HostIp"] == "127.0.0.1", (service, binding)
+    assert containers["locust-master"]["HostConfig"]["PortBindings"]

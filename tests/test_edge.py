@@ -315,6 +315,8 @@ def test_a_client_over_the_request_rate_gets_json_429s_and_no_more_than_its_allo
             "error": "too_many_requests",
             "detail": "too many requests or connections from this client; slow down",
         }
+        assert refused.headers["retry-after"] == "1"
+        assert "retry-after" not in next(response for response in responses if response.status_code == 200).headers
         # Another client, while the first is still over its rate, has its whole allowance.
         assert {unaffected.get("/api/healthz").status_code for _ in range(READ_BURST // 2)} == {200}
 
