@@ -4,12 +4,20 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV := .venv
+# The uv installed when there is none (the images pin the same minor: ghcr.io/astral-sh/uv:0.13).
+UV_VERSION := 0.13.9
 PYTHON := $(VENV)/bin/python
 COMPOSE := docker compose
 # The compose test stack gets its own project and port, so it never touches a stack you run.
 TEST_PROJECT ?= async-web-stack-test
 TEST_HTTP_PORT ?= 18080
 TEST_LOCUST_PORT ?= 18089
+# The test stack serves HTTPS too (compose.tls.yaml) beside its HTTP port.
+TEST_HTTPS_PORT ?= $(shell echo $$(( $(TEST_HTTP_PORT) + 3 )))
+# The test stack's load network (the addresses the limits exempt): one /24 per stack that runs
+# side by side, given as its first three numbers. FRONT_SUBNET, if set, names it instead (the
+# /24 the front network used to take).
+TEST_LOAD_NET ?= $(or $(patsubst %.0/24,%,$(FRONT_SUBNET)),172.30.90)
 PYTEST_ARGS ?=
 # make loadtest: the target (nginx of `make dev` or of the compose stack) and the load; thresholds
 # and ALLOWED_HOSTS are passed on only when set (defaults and meaning: loadtest/README.md).
@@ -25,14 +33,15 @@ LOADTEST_SETTINGS := ALLOWED_HOSTS MAX_FAIL_RATIO P95_API_READ_MS P95_API_WRITE_
 
 BENCH_ARGS ?=
 
-.PHONY: help up down dev test test-compose loadtest bench bench-quick bench-counter secrets clean
+.PHONY: help up down dev test test-compose loadtest bench bench-quick bench-counter secrets certs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # uv comes from PyPI when it is missing; it then builds the venv from uv.lock.
 $(VENV)/.synced: pyproject.toml uv.lock services/*/pyproject.toml
-	@command -v uv >/dev/null || python3 -m pip install -q uv || python3 -m pip install -q --user --break-system-packages uv
+	@command -v uv >/dev/null || python3 -m pip install -q uv==$(UV_VERSION) || \
+		python3 -m pip install -q --user --break-system-packages uv==$(UV_VERSION)
 	uv sync --frozen
 	@touch $@
 
@@ -41,11 +50,17 @@ venv: $(VENV)/.synced ## Create or update the virtualenv (.venv)
 secrets: ## Create random database passwords and the api's write token in .secrets/ (once)
 	@scripts/make-secrets.sh .secrets
 
-up: secrets ## Start the stack with Docker Compose (docker compose up --build)
-	$(COMPOSE) up --build
+certs: ## Create a self-signed CA and a certificate for localhost in .certs/ (once), for trying HTTPS
+	@scripts/make-certs.sh .certs
+
+# With a certificate and key in .certs/ (make certs, or your own), compose serves HTTPS too.
+COMPOSE_TLS := $(if $(wildcard .certs/server.crt),-f compose.yaml -f compose.tls.yaml)
+
+up: secrets ## Start the stack with Docker Compose (docker compose up --build; HTTPS too if .certs/ has a pair)
+	$(COMPOSE) $(COMPOSE_TLS) up --build
 
 down: ## Stop the compose stack (keeps the database volume; add -v by hand to drop it)
-	$(COMPOSE) down
+	$(COMPOSE) $(COMPOSE_TLS) down
 
 dev: $(VENV)/.synced ## Run the same stack as native processes, in the foreground (Ctrl-C stops it)
 	$(PYTHON) dev/stack.py
@@ -53,11 +68,15 @@ dev: $(VENV)/.synced ## Run the same stack as native processes, in the foregroun
 test: $(VENV)/.synced ## Run every test against a native stack it starts itself
 	$(PYTHON) -m pytest -m "not compose" $(PYTEST_ARGS)
 
-test-compose: $(VENV)/.synced secrets ## Build and start the compose stack, run the same suite against it, remove it
+test-compose: $(VENV)/.synced secrets certs ## Build and start the compose stack (with HTTPS), run the same suite against it, remove it
 	@trap '$(COMPOSE) -p $(TEST_PROJECT) down -v --remove-orphans >/dev/null 2>&1' EXIT; \
-	export COMPOSE_PROFILES=loadtest HTTP_PORT=$(TEST_HTTP_PORT) LOCUST_PORT=$(TEST_LOCUST_PORT); \
+	export COMPOSE_FILE=compose.yaml:compose.tls.yaml COMPOSE_PROFILES=loadtest HTTP_PORT=$(TEST_HTTP_PORT) \
+		HTTPS_PORT=$(TEST_HTTPS_PORT) LOCUST_PORT=$(TEST_LOCUST_PORT) \
+		LOAD_SUBNET=$(TEST_LOAD_NET).0/24 LOAD_GENERATORS=$(TEST_LOAD_NET).128/25 \
+		LOAD_GATEWAY=$(TEST_LOAD_NET).1; \
 	$(COMPOSE) -p $(TEST_PROJECT) up -d --build --wait --wait-timeout 300 && \
-	STACK_URL=http://127.0.0.1:$(TEST_HTTP_PORT) STACK_COMPOSE_PROJECT=$(TEST_PROJECT) $(PYTHON) -m pytest -m "not native" $(PYTEST_ARGS) || \
+	STACK_URL=http://127.0.0.1:$(TEST_HTTP_PORT) STACK_HTTPS_URL=https://localhost:$(TEST_HTTPS_PORT) \
+	STACK_TLS_CA=.certs/ca.crt STACK_COMPOSE_PROJECT=$(TEST_PROJECT) $(PYTHON) -m pytest -m "not native" $(PYTEST_ARGS) || \
 	{ status=$$?; $(COMPOSE) -p $(TEST_PROJECT) logs --tail 80; exit $$status; }
 
 loadtest: $(VENV)/.synced ## Headless Locust run against HOST; reports in loadtest/results/, fails on broken thresholds

@@ -10,12 +10,12 @@ Writes need the api's bearer token: the native stack makes its own; against comp
 """
 
 import os
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-
-from pathlib import Path
 
 from dev.stack import DEFAULT_PORTS, ROOT, WRITE_TOKENS, Stack, free_port
 
@@ -25,10 +25,13 @@ def native_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack | N
     if os.environ.get("STACK_URL"):
         yield None
         return
+    tls_dir = tmp_path_factory.mktemp("certs")  # a CA and a localhost certificate: HTTPS is tested too
+    subprocess.run([str(ROOT / "scripts" / "make-certs.sh"), str(tls_dir)], check=True, capture_output=True)
     stack = Stack(
         tmp_path_factory.mktemp("stack"),
         ports={name: free_port() for name in DEFAULT_PORTS},
         workers=2,  # every multi-process path is exercised even on a one-core machine
+        tls_dir=tls_dir,
     )
     stack.start()
     try:

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("api", "legacy", "counter")
 # Below the kernel's ephemeral range (32768+), so an outgoing connection never holds one of them.
-DEFAULT_PORTS = {"http": 8080, "postgres": 15432, "api": 8000, "legacy": 8001, "counter": 8002}
+DEFAULT_PORTS = {"http": 8080, "https": 8443, "postgres": 15432, "api": 8000, "legacy": 8001, "counter": 8002}
 DATABASE = "products"
 SUPERUSER = "postgres"
 # Each service logs in as its own role (postgres/02-roles.sh), named like the service, with a pool of
@@ -39,6 +39,9 @@ POOL_MAX = {"api": 10, "legacy": 10, "counter": 2}
 # Counter instances the counter role has connections for: the tests start extra ones beside the first.
 COUNTER_MAX_REPLICAS = 4
 WRITE_TOKENS = "api_write_tokens"
+# make certs writes these; with both present, nginx also serves HTTPS (nginx/https.conf.template).
+TLS_DIR = ROOT / ".certs"
+TLS_FILES = {"TLS_CERTIFICATE": "server.crt", "TLS_KEY": "server.key"}
 DEBIAN_PACKAGES = {"initdb": "postgresql", "nginx": "nginx", "envsubst": "gettext-base"}
 
 
@@ -99,6 +102,16 @@ def render_template(template: Path, env: dict[str, str]) -> str:
     ).stdout
 
 
+def render_nginx(folder: Path, env: dict[str, str], https_env: dict[str, str] | None = None) -> Path:
+    """nginx.conf in `folder`, and https.conf beside it (which it includes) when `https_env` is given."""
+    (folder / "https.conf").unlink(missing_ok=True)
+    if https_env is not None:
+        (folder / "https.conf").write_text(render_template(ROOT / "nginx" / "https.conf.template", https_env))
+    conf = folder / "nginx.conf"
+    conf.write_text(render_template(ROOT / "nginx" / "templates" / "nginx.conf.template", env))
+    return conf
+
+
 class Stack:
     def __init__(
         self,
@@ -107,8 +120,11 @@ class Stack:
         workers: int | None = None,
         seed_scale: int = 1,
         echo: bool = False,
+        tls_dir: Path | None = None,
     ) -> None:
+        """`tls_dir` holds server.crt and server.key (make certs): nginx then also serves HTTPS."""
         self.state_dir = state_dir
+        self.tls_dir = tls_dir
         self.ports = {**DEFAULT_PORTS, **(ports or {})}
         self.workers = workers
         self.seed_scale = seed_scale
@@ -136,6 +152,11 @@ class Stack:
     def password_file(self, role: str) -> Path:
         """The password of `role`: the superuser's, or a service's (its role has the service's name)."""
         return self.secrets_dir / ("postgres_password" if role == SUPERUSER else f"{role}_db_password")
+
+    @property
+    def https_url(self) -> str | None:
+        """The HTTPS origin, by the name the certificate of make certs is for; None without TLS."""
+        return f"https://localhost:{self.ports['https']}" if self.tls_dir else None
 
     @property
     def write_tokens_file(self) -> Path:
@@ -181,8 +202,10 @@ class Stack:
         shutil.rmtree(self.pg_dir, ignore_errors=True)
 
     def env_lines(self) -> dict[str, str]:
+        https = {"HTTPS_URL": self.https_url} if self.https_url else {}
         return {
             "HTTP_URL": self.http_url,
+            **https,
             "WS_URL": self.http_url.replace("http", "ws", 1) + "/counter",
             "DATABASE_URL": self.database_url(with_password=True),
             "WRITE_TOKENS_FILE": str(self.write_tokens_file),
@@ -314,13 +337,20 @@ class Stack:
             "RESOLVER": "127.0.0.1",
             "STATIC_ROOT": str(ROOT / "nginx" / "html"),
             # Loopback is where make bench and make loadtest come from; tests reach the limits
-            # from another loopback address (127.0.0.2).
+            # from other loopback addresses (127.0.0.2, …).
             "LIMIT_EXEMPT_CIDR": "127.0.0.1/32",
+            "REAL_IP_FROM": os.environ.get("REAL_IP_FROM", "0.0.0.0/32"),
+        }
+
+    def https_env(self) -> dict[str, str]:
+        assert self.tls_dir is not None
+        return {
+            "HTTPS_PORT": str(self.ports["https"]),
+            **{name: str(self.tls_dir / file) for name, file in TLS_FILES.items()},
         }
 
     def start_nginx(self) -> None:
-        conf = self.nginx_dir / "nginx.conf"
-        conf.write_text(render_template(ROOT / "nginx" / "templates" / "nginx.conf.template", self.nginx_env()))
+        conf = render_nginx(self.nginx_dir, self.nginx_env(), self.https_env() if self.tls_dir else None)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         prefix = f"{self.nginx_dir}/"
         self._run_logged("nginx", [nginx, "-t", "-q", "-p", prefix, "-c", str(conf), "-e", "stderr"])
@@ -417,7 +447,11 @@ def main() -> int:
     parser.add_argument("--seed-scale", type=int, default=int(os.environ.get("SEED_SCALE", "1")))
     args = parser.parse_args()
     ports = {key: int(os.environ.get(f"{key.upper()}_PORT", default)) for key, default in DEFAULT_PORTS.items()}
-    stack = Stack(args.state_dir, ports=ports, workers=args.workers, seed_scale=args.seed_scale, echo=True)
+    # HTTPS as well when make certs (or you) put a certificate and key in .certs/.
+    tls_dir = TLS_DIR if all((TLS_DIR / file).is_file() for file in TLS_FILES.values()) else None
+    stack = Stack(
+        args.state_dir, ports=ports, workers=args.workers, seed_scale=args.seed_scale, echo=True, tls_dir=tls_dir
+    )
 
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,6 +1,7 @@
 """The Locust services in compose.yaml, checked without starting them (as tests/test_static.py does
 for the rest): every LOCUST_* variable is an option Locust or the locustfile reads, the master aims
-at nginx and may, the workers find the master, and Locust sits on the front network only."""
+at nginx and may, the workers find the master, Locust sits on the load network only, and its web UI
+is published on this machine's loopback only unless LOCUST_BIND says otherwise."""
 
 from urllib.parse import urlsplit
 
@@ -46,6 +47,6 @@ def test_workers_connect_to_the_master() -> None:
 @pytest.mark.parametrize("service", LOCUST_SERVICES)
 def test_locust_is_an_opt_in_client_of_nginx(service: str) -> None:
     spec = COMPOSE["services"][service]
-    assert spec["networks"] == ["front"]
+    assert spec["networks"] == ["load"]
     assert spec["profiles"] == ["loadtest"]
-    assert spec.get("ports", []) == ([] if service == "locust-worker" else ["8089:8089"])
+    assert spec.get("ports", []) == ([] if service == "locust-worker" else ["127.0.0.1:8089:8089"])
