@@ -10,6 +10,7 @@ own Dockerfile, and nginx rendered from nginx/templates/ with envsubst as the ng
 from __future__ import annotations
 
 import argparse
+import grp
 import json
 import os
 import pwd
@@ -353,8 +354,23 @@ class Stack:
         conf = render_nginx(self.nginx_dir, self.nginx_env(), self.https_env() if self.tls_dir else None)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         prefix = f"{self.nginx_dir}/"
-        self._run_logged("nginx", [nginx, "-t", "-q", "-p", prefix, "-c", str(conf), "-e", "stderr"])
-        self._spawn("nginx", [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", "daemon off;"])
+        command = [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", f"daemon off; {self._nginx_user()}"]
+        self._run_logged("nginx", [*command, "-t", "-q"])
+        self._spawn("nginx", command)
+
+    @staticmethod
+    def _nginx_user() -> str:
+        """nginx's workers run as whoever runs the stack, as they do for anyone but root.
+
+        Started by root, nginx would hand its workers to `nobody`, who cannot enter a checkout (or a
+        pytest folder) that only root may read — a clone under /root is mode 0700 — so the page and
+        nginx's temporary files (bodies over 16 KiB) would fail there. Copying the page elsewhere
+        would fix only the page, and hide edits to it until a restart. This is a loopback run on the
+        user's own machine; the image keeps its unprivileged user.
+        """
+        if os.geteuid() != 0:
+            return ""  # nginx ignores (and warns about) `user` when it is not root
+        return f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
 
     def readiness_urls(self) -> list[str]:
         return [f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"]
