@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from dev.stack import DEFAULT_PORTS, ROOT, WRITE_TOKENS, Stack, free_port
+from tests.helpers import Faults
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +47,16 @@ def stack(native_stack: Stack | None) -> Stack:
     if native_stack is None:
         pytest.fail("this test needs the native stack; run it without STACK_URL (it is marked native)")
     return native_stack
+
+
+@pytest.fixture
+def faults(stack: Stack) -> Iterator[Faults]:
+    """Stop, start and signal the native stack's parts; the fixture restores them after the test."""
+    done = Faults(stack)
+    try:
+        yield done
+    finally:
+        done.restore()
 
 
 @pytest.fixture(scope="session")

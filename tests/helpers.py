@@ -5,11 +5,16 @@ Imported as `tests.helpers` (pytest puts the project root on sys.path: `pythonpa
 """
 
 import asyncio
+import os
+import signal
+import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
+
+from dev.stack import SERVICES, Stack
 
 # What postgres/03-seed.sql writes (SEED_SCALE 1, as every test stack runs it).
 SEEDED_BRANDS = 100
@@ -57,3 +62,84 @@ async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it (gunicorn's workers, PostgreSQL's backends)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *(descendant for child in children for descendant in process_tree(int(child)))]
+
+
+async def refuses_connections(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port` any more (a service that began its shutdown)."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return True
+    writer.close()
+    return False
+
+
+async def queries_waiting_on_a_lock(watcher: asyncpg.Connection) -> int:
+    """The app role's queries that wait on a lock (a superuser connection of its own: pg_stat_activity
+    is a snapshot within a transaction)."""
+    return await watcher.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND wait_event_type = 'Lock'"
+    )
+
+
+class Faults:
+    """What a test does to the native stack's processes (PostgreSQL and the services), undone afterwards.
+
+    After the test, also when it fails half way, everything it stopped runs again, everything it
+    signalled is reaped and started afresh, and the stack is ready: a failure leaves no stopped
+    database behind for the next test to fail on for the wrong reason.
+    """
+
+    PARTS = ("postgres", *SERVICES)
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.stopped: set[str] = set()
+        self.signalled: set[str] = set()
+
+    def stop(self, name: str) -> None:
+        self.stopped.add(name)
+        self.stack.stop_process(name)
+
+    def start(self, name: str) -> None:
+        if name == "postgres":
+            self.stack.start_postgres()  # returns once it accepts connections
+        else:
+            self.stack.start_service(name)
+
+    def signal(self, name: str, signum: int) -> None:
+        """`signum` to the main process of `name` (gunicorn's master), as `docker stop` sends it to PID 1."""
+        self.signalled.add(name)
+        self.stack.processes[name].send_signal(signum)
+
+    @contextmanager
+    def frozen(self, name: str) -> Iterator[None]:
+        """Every process of `name` stopped (SIGSTOP) for the block: its sockets stay open and nothing
+        answers, like a hung host. PostgreSQL's backends run in sessions of their own, so its
+        process group alone is not enough: the whole tree is frozen, and thawed however the block ends.
+        """
+        pids = process_tree(self.stack.processes[name].pid)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
+    def restore(self) -> None:
+        for name in self.PARTS:
+            process = self.stack.processes.get(name)
+            if name in self.signalled and process is not None:
+                self.stack.stop_process(name)  # waits for its exit (SIGKILL after 25 s), reaps the group
+                process = None
+            if (name in self.stopped or name in self.signalled) and (process is None or process.poll() is not None):
+                self.stack.processes.pop(name, None)
+                self.start(name)
+        self.stack.wait_ready()

@@ -1,5 +1,5 @@
-"""nginx as the edge: security headers, request ids, per-client limits, slow clients, HTTPS, and a
-backend that is down.
+"""nginx as the edge: security headers, request ids, per-client limits, slow clients and HTTPS (a
+service down or hung: test_faults.py).
 
 The limits are tested from clients nginx does limit, two of them, so a limit shared by everyone
 would fail: natively other loopback addresses than the exempt 127.0.0.1; in compose this machine
@@ -534,25 +534,6 @@ def test_the_counter_works_over_wss(https: Https) -> None:
             return int(await asyncio.wait_for(socket.recv(), 10))
 
     assert asyncio.run(first_count()) >= 1
-
-
-@pytest.mark.native
-def test_a_backend_down_gives_json_502_on_its_route_only(stack: Stack, http: httpx.Client) -> None:
-    stack.stop_process("api")
-    try:
-        response = http.get("/api/brands")
-        assert response.status_code == 502
-        assert response.json() == {
-            "error": "service_unavailable",
-            "detail": "the service behind this route is unavailable; retry shortly",
-        }
-        assert http.get("/legacy/brands").status_code == 200
-        assert http.get("/").status_code == 200
-        assert http.get("/counter/healthz").status_code == 200
-    finally:
-        stack.start_service("api")
-        stack.wait_ready()
-    assert http.get("/api/brands").status_code == 200
 
 
 def test_every_variable_of_the_https_template_is_set_by_compose_tls() -> None:

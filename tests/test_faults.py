@@ -1,7 +1,12 @@
 """Faults survived: the database restarting under load, a service stopped with SIGTERM while it
-has requests in flight, and data that outlives a database restart."""
+has requests in flight, a service down or hung, and data that outlives a database restart.
+
+Tests that stop or signal a process do it through the `faults` fixture (conftest.py), which starts
+again whatever they stopped, also when they fail.
+"""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -9,13 +14,25 @@ import threading
 import time
 from dataclasses import dataclass
 
-import asyncpg
 import httpx
 import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
 
-from dev.stack import Stack
+from dev.stack import SERVICES, Stack
+from tests.helpers import (
+    Faults,
+    SEEDED_BRANDS,
+    connected,
+    eventually,
+    process_tree,
+    queries_waiting_on_a_lock,
+    refuses_connections,
+    wait_until,
+)
 
 READ_ROUTES = ("/api/brands", "/legacy/brands", "/api/products/1", "/legacy/products/1")
+TRANSPORT_ERROR = 0  # the status recorded for a request that got no answer at all
 
 
 @dataclass
@@ -34,8 +51,17 @@ def error_code(response: httpx.Response) -> str:
         return f"not our JSON error: {response.text[:80]!r}"
 
 
-def run_load(base_url: str, headers: dict[str, str], stop: threading.Event, outcomes: list[Outcome], acknowledged: list[tuple[int, str]], worker: int) -> None:
-    """Reads on every route and a write per round, recording each answer, until told to stop."""
+def run_load(
+    base_url: str,
+    headers: dict[str, str],
+    stop: threading.Event,
+    outcomes: list[Outcome],
+    acknowledged: list[tuple[int, str]],
+    worker: int,
+) -> None:
+    """Reads on every route and a write per round, recording each answer, until told to stop. A
+    request that hangs past the client timeout or is reset is an outcome too (status 0), not the
+    end of the thread."""
     with httpx.Client(base_url=base_url, timeout=10, headers=headers) as client:
         round_number = 0
         while not stop.is_set():
@@ -45,51 +71,71 @@ def run_load(base_url: str, headers: dict[str, str], stop: threading.Event, outc
             requests.append(("POST", "/api/products", {"product_name": name, "brand_id": 1}))
             for method, route, body in requests:
                 started = time.monotonic()
-                response = client.request(method, route, json=body)
+                try:
+                    response = client.request(method, route, json=body)
+                except httpx.TransportError as failure:
+                    error = f"{type(failure).__name__}: {failure}"
+                    outcomes.append(Outcome(started, route, TRANSPORT_ERROR, time.monotonic() - started, error))
+                    continue
                 error = error_code(response) if response.status_code >= 400 else None
                 outcomes.append(Outcome(started, route, response.status_code, time.monotonic() - started, error))
                 if response.status_code == 201:
                     acknowledged.append((response.json()["product_id"], name))
 
 
+def worker_pids(stack: Stack) -> dict[str, list[int]]:
+    """Each service's gunicorn master and workers: a restart, of the service or of a worker, changes them."""
+    return {service: sorted(process_tree(stack.processes[service].pid)) for service in SERVICES}
+
+
 @pytest.mark.native
-def test_database_restart_under_load(stack: Stack, http: httpx.Client) -> None:
+def test_database_restart_under_load(stack: Stack, faults: Faults, http: httpx.Client) -> None:
     outcomes: list[Outcome] = []
     acknowledged: list[tuple[int, str]] = []
     stop = threading.Event()
     writer = {"Authorization": http.headers["Authorization"]}
     workers = [
-        threading.Thread(target=run_load, args=(stack.http_url, writer, stop, outcomes, acknowledged, i)) for i in range(4)
+        threading.Thread(target=run_load, args=(stack.http_url, writer, stop, outcomes, acknowledged, i))
+        for i in range(4)
     ]
+    pids_before = worker_pids(stack)
+
+    def answered(since: float, status: int, prefix: str) -> bool:
+        return any(o.started > since and o.status == status and o.route.startswith(prefix) for o in list(outcomes))
+
     for thread in workers:
         thread.start()
     try:
-        time.sleep(1)
+        started = time.monotonic()
+        wait_until(lambda: answered(started, 200, "/api/") and answered(started, 200, "/legacy/"), 30, "load running")
         down_at = time.monotonic()
-        stack.stop_postgres()
-        time.sleep(3)
-        stack.start_postgres()  # returns once pg_isready answers
+        faults.stop("postgres")
+        # Both services have said so (and the outage lasts the 3 s the README names, at least).
+        wait_until(
+            lambda: answered(down_at + 0.5, 503, "/api/") and answered(down_at + 0.5, 503, "/legacy/"),
+            30, "a 503 from both services during the outage",
+        )
+        wait_until(lambda: time.monotonic() > down_at + 3, 5, "three seconds of outage")
+        faults.start("postgres")  # returns once pg_isready answers
         back_at = time.monotonic()
-        time.sleep(4)
+        wait_until(
+            lambda: sum(o.started > back_at + 2 for o in list(outcomes)) > 20, 60, "load after the database's return"
+        )
     finally:
         stop.set()
         for thread in workers:
             thread.join(timeout=30)
 
-    # Every answer was a success or a fast, explicit 503 — no 500, no 502, no hang.
     assert all(not thread.is_alive() for thread in workers)
+    assert worker_pids(stack) == pids_before, "a service or one of its workers was restarted"
+    # Every answer was a success or a fast, explicit 503 — no 500, no 502, no hang, no reset.
     unexpected = {(o.route, o.status, o.error) for o in outcomes if o.status not in (200, 201, 503)}
     assert not unexpected, unexpected
     assert {o.error for o in outcomes if o.status == 503} == {"database_unavailable"}
     slowest = max(o.seconds for o in outcomes)
     assert slowest < 3, f"a request took {slowest:.1f}s"
-    # The outage was real, and both services said so.
-    during = [o for o in outcomes if down_at + 0.5 < o.started < back_at]
-    for prefix in ("/api/", "/legacy/"):
-        assert any(o.status == 503 and o.route.startswith(prefix) for o in during), prefix
     # Within 2 s of the database returning, every route answers again, without any restart.
     after = [o for o in outcomes if o.started > back_at + 2]
-    assert len(after) > 20
     assert all(o.status in (200, 201) for o in after), [(o.route, o.status) for o in after if o.status >= 300][:5]
 
     # No acknowledged write was lost.
@@ -101,59 +147,121 @@ def test_database_restart_under_load(stack: Stack, http: httpx.Client) -> None:
         assert http.delete(f"/api/products/{product_id}").status_code == 204
 
 
-@pytest.mark.native
-def test_sigterm_lets_in_flight_requests_finish(stack: Stack) -> None:
-    """Requests held inside the api (the table they read is locked) all complete after SIGTERM."""
+IN_FLIGHT = 8  # below the api's pool size per worker (10), so every request holds a connection at once
 
-    async def scenario() -> tuple[list[int], int]:
-        blocker = await asyncpg.connect(stack.superuser_dsn())
-        try:
-            transaction = blocker.transaction()
+
+@pytest.mark.native
+def test_sigterm_lets_in_flight_requests_finish(stack: Stack, faults: Faults) -> None:
+    """Requests held inside the api (the table they read is locked) all complete after SIGTERM.
+
+    /products/{id} runs one query per request (/brands would join concurrent requests into one),
+    so each request waits on the lock inside the service; the lock is released only once the api
+    has stopped accepting connections, i.e. mid-shutdown, and within its 5 s query timeout.
+    """
+    api = stack.processes["api"]
+
+    async def scenario() -> list[httpx.Response]:
+        async with connected(stack.superuser_dsn()) as locker, connected(stack.superuser_dsn()) as watcher:
+            transaction = locker.transaction()
             await transaction.start()
-            await blocker.execute("LOCK TABLE brand IN ACCESS EXCLUSIVE MODE")
+            await locker.execute("LOCK TABLE product IN ACCESS EXCLUSIVE MODE")
             async with httpx.AsyncClient(base_url=stack.http_url, timeout=20) as client:
-                in_flight = [asyncio.create_task(client.get("/api/brands")) for _ in range(16)]
-                await asyncio.sleep(1)  # every request is now waiting on the lock, inside the service
-                stack.processes["api"].send_signal(signal.SIGTERM)  # gunicorn's graceful stop
-                await asyncio.sleep(1)
-                await transaction.rollback()  # the queries proceed while the service shuts down
-                responses = await asyncio.gather(*in_flight)
-            exit_code = await asyncio.to_thread(stack.processes["api"].wait, 25)
-            return [r.status_code for r in responses], exit_code
-        finally:
-            await blocker.close()
+                in_flight = [asyncio.create_task(client.get(f"/api/products/{i}")) for i in range(1, IN_FLIGHT + 1)]
 
-    try:
-        statuses, exit_code = asyncio.run(scenario())
-    finally:
-        stack.stop_process("api")
-        stack.start_service("api")
-        stack.wait_ready()
-    assert statuses == [200] * 16
-    assert exit_code == 0
+                async def all_waiting() -> bool:
+                    return await queries_waiting_on_a_lock(watcher) == IN_FLIGHT
+
+                await eventually(all_waiting, 5, f"{IN_FLIGHT} queries waiting on the lock")
+                faults.signal("api", signal.SIGTERM)  # gunicorn's graceful stop, as docker stop sends it
+                await eventually(lambda: refuses_connections(stack.ports["api"]), 3, "the api to stop accepting")
+                assert not any(request.done() for request in in_flight)
+                await transaction.rollback()  # the queries proceed while the service shuts down
+                return await asyncio.gather(*in_flight)
+
+    responses = asyncio.run(scenario())
+    assert [r.status_code for r in responses] == [200] * IN_FLIGHT, [r.text for r in responses]
+    assert [r.json()["product_id"] for r in responses] == list(range(1, IN_FLIGHT + 1))
+    assert api.wait(25) == 0
 
 
 @pytest.mark.native
-def test_data_survives_a_database_restart(stack: Stack, http: httpx.Client) -> None:
+def test_data_survives_a_database_restart(stack: Stack, faults: Faults, http: httpx.Client) -> None:
     created = http.post("/api/products", json={"product_name": "survives restarts", "brand_id": 7}).json()
-    stack.stop_postgres()
-    stack.start_postgres()
+    faults.stop("postgres")
+    faults.start("postgres")
     stack.wait_ready()
     assert http.get(f"/api/products/{created['product_id']}").json() == created
-    assert len(http.get("/api/brands").json()) == 100
+    assert len(http.get("/api/brands").json()) == SEEDED_BRANDS
     assert http.delete(f"/api/products/{created['product_id']}").status_code == 204
 
 
 @pytest.mark.compose
-def test_data_survives_a_postgres_container_restart(http: httpx.Client) -> None:
-    """The named volume keeps the data; the init scripts do not run again on a non-empty volume."""
-    project = os.environ["STACK_COMPOSE_PROJECT"]
+def test_data_survives_a_new_postgres_container(http: httpx.Client) -> None:
+    """The named volume keeps the data: the container is removed and a new one made on the same
+    volume (a restart would keep the container, and lose nothing even without the volume). The
+    init scripts do not run again on a non-empty volume: the new row is still there."""
+    compose = ["docker", "compose", "-p", os.environ["STACK_COMPOSE_PROJECT"]]
+
+    def container_id() -> str:
+        return subprocess.run([*compose, "ps", "-q", "postgres"], capture_output=True, text=True, check=True).stdout
+
     created = http.post("/api/products", json={"product_name": "survives restarts", "brand_id": 7}).json()
-    subprocess.run(["docker", "compose", "-p", project, "restart", "postgres"], check=True, timeout=120)
-    deadline = time.monotonic() + 60
-    while http.get("/api/readyz").status_code != 200:
-        assert time.monotonic() < deadline, "the api did not reconnect to the restarted database"
-        time.sleep(0.5)
+    old = container_id()
+    subprocess.run([*compose, "rm", "--stop", "--force", "postgres"], check=True, timeout=120)
+    subprocess.run([*compose, "up", "-d", "--no-deps", "--wait", "postgres"], check=True, timeout=180)
+    assert container_id() not in ("", old)
+    wait_until(lambda: http.get("/api/readyz").status_code == 200, 60, "the api back on the new database")
     assert http.get(f"/api/products/{created['product_id']}").json() == created
-    assert len(http.get("/api/brands").json()) == 100
+    assert len(http.get("/api/brands").json()) == SEEDED_BRANDS
     assert http.delete(f"/api/products/{created['product_id']}").status_code == 204
+
+
+ROUTES = {"api": "/api/brands", "legacy": "/legacy/brands", "counter": "/counter/healthz"}
+SERVICE_DOWN = {"error": "service_unavailable", "detail": "the service behind this route is unavailable; retry shortly"}
+
+
+def others_answer(http: httpx.Client, down: str) -> None:
+    for service, route in ROUTES.items():
+        if service != down:
+            assert http.get(route).status_code == 200, route
+    assert http.get("/").status_code == 200
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_down_gives_json_502_on_its_route_only(
+    faults: Faults, http: httpx.Client, ws_url: str, service: str
+) -> None:
+    faults.stop(service)
+    response = http.get(ROUTES[service])
+    assert response.status_code == 502
+    assert response.json() == SERVICE_DOWN
+    if service == "counter":  # the websocket itself, another proxy path
+
+        async def refused() -> int:
+            try:
+                async with websockets.connect(ws_url, open_timeout=5):
+                    return 101
+            except InvalidStatus as refusal:
+                assert json.loads(refusal.response.body) == SERVICE_DOWN
+                return refusal.response.status_code
+
+        assert asyncio.run(refused()) == 502
+    others_answer(http, service)
+    faults.start(service)
+    faults.stack.wait_ready()
+    assert http.get(ROUTES[service]).status_code == 200
+
+
+@pytest.mark.native
+def test_a_hung_service_gives_json_504_after_nginx_waits_15_s(faults: Faults, base_url: str, http: httpx.Client) -> None:
+    """The legacy service accepts connections but answers nothing (every process stopped)."""
+    with faults.frozen("legacy"), httpx.Client(base_url=base_url, timeout=30) as client:
+        response = client.get("/legacy/brands")
+        assert response.status_code == 504
+        assert response.json() == {
+            "error": "service_timeout",
+            "detail": "the service behind this route did not answer in time",
+        }
+        others_answer(http, "legacy")
+    assert http.get("/legacy/brands").status_code == 200
