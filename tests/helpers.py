@@ -70,6 +70,11 @@ def process_tree(pid: int) -> list[int]:
     return [pid, *(descendant for child in children for descendant in process_tree(int(child)))]
 
 
+def worker_pids(stack: Stack) -> dict[str, list[int]]:
+    """Each service's gunicorn master and workers: a restart, of a service or one worker, changes them."""
+    return {service: sorted(process_tree(stack.processes[service].pid)) for service in SERVICES}
+
+
 async def refuses_connections(port: int) -> bool:
     """Whether nothing listens on 127.0.0.1:`port` any more (a service that began its shutdown)."""
     try:
@@ -80,11 +85,11 @@ async def refuses_connections(port: int) -> bool:
     return False
 
 
-async def queries_waiting_on_a_lock(watcher: asyncpg.Connection) -> int:
-    """The app role's queries that wait on a lock (a superuser connection of its own: pg_stat_activity
-    is a snapshot within a transaction)."""
+async def queries_waiting_on_a_lock(watcher: asyncpg.Connection, role: str) -> int:
+    """`role`'s queries that wait on a lock (`watcher`: a superuser connection of its own, since
+    pg_stat_activity is a snapshot within a transaction)."""
     return await watcher.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND wait_event_type = 'Lock'"
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND wait_event_type = 'Lock'", role
     )
 
 

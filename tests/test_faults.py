@@ -25,10 +25,10 @@ from tests.helpers import (
     SEEDED_BRANDS,
     connected,
     eventually,
-    process_tree,
     queries_waiting_on_a_lock,
     refuses_connections,
     wait_until,
+    worker_pids,
 )
 
 READ_ROUTES = ("/api/brands", "/legacy/brands", "/api/products/1", "/legacy/products/1")
@@ -81,11 +81,6 @@ def run_load(
                 outcomes.append(Outcome(started, route, response.status_code, time.monotonic() - started, error))
                 if response.status_code == 201:
                     acknowledged.append((response.json()["product_id"], name))
-
-
-def worker_pids(stack: Stack) -> dict[str, list[int]]:
-    """Each service's gunicorn master and workers: a restart, of the service or of a worker, changes them."""
-    return {service: sorted(process_tree(stack.processes[service].pid)) for service in SERVICES}
 
 
 @pytest.mark.native
@@ -169,7 +164,7 @@ def test_sigterm_lets_in_flight_requests_finish(stack: Stack, faults: Faults) ->
                 in_flight = [asyncio.create_task(client.get(f"/api/products/{i}")) for i in range(1, IN_FLIGHT + 1)]
 
                 async def all_waiting() -> bool:
-                    return await queries_waiting_on_a_lock(watcher) == IN_FLIGHT
+                    return await queries_waiting_on_a_lock(watcher, "api") == IN_FLIGHT
 
                 await eventually(all_waiting, 5, f"{IN_FLIGHT} queries waiting on the lock")
                 faults.signal("api", signal.SIGTERM)  # gunicorn's graceful stop, as docker stop sends it

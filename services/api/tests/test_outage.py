@@ -4,17 +4,12 @@ nginx gives up on the api after 15 s (proxy_read_timeout) with a 504 of its own;
 here is below that, so a request that hangs fails the test instead of passing as a late 504.
 """
 
-import os
-import signal
-import subprocess
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
-from dev.stack import Stack
+from tests.helpers import Faults, worker_pids
 
 PATHS = ["/api/brands", "/api/products/1", "/api/products?limit=5", "/api/readyz"]
 UNAVAILABLE = {"error": "database_unavailable", "detail": "the database is unavailable; retry shortly"}
@@ -49,41 +44,23 @@ def assert_recovered(http: httpx.Client) -> None:
 
 @pytest.mark.native
 def test_database_stopped_gives_503_and_the_api_recovers_when_it_is_back(
-    stack: Stack, base_url: str, http: httpx.Client
+    faults: Faults, base_url: str, http: httpx.Client
 ) -> None:
     fill_pools(base_url)
-    stack.stop_postgres()  # every pooled connection dies with the server
-    try:
-        assert_unavailable(http)
-    finally:
-        stack.start_postgres()  # returns once PostgreSQL accepts connections
+    pids = worker_pids(faults.stack)
+    faults.stop("postgres")  # every pooled connection dies with the server
+    assert_unavailable(http)
+    faults.start("postgres")  # returns once PostgreSQL accepts connections
     assert_recovered(http)
-
-
-@contextmanager
-def frozen_postgres(stack: Stack) -> Iterator[None]:
-    """Every PostgreSQL process stopped (SIGSTOP): sockets stay open, nothing answers, like a hung host.
-
-    Backends run in their own sessions, so the postmaster's process group alone is not enough.
-    """
-    postmaster = stack.processes["postgres"].pid
-    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
-    pids = [postmaster, *map(int, children)]
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
+    assert worker_pids(faults.stack) == pids
 
 
 @pytest.mark.native
 def test_database_hung_gives_503_not_a_hang_and_the_api_recovers(
-    stack: Stack, base_url: str, http: httpx.Client
+    faults: Faults, base_url: str, http: httpx.Client
 ) -> None:
     fill_pools(base_url)
-    with frozen_postgres(stack):
+    with faults.frozen("postgres"):  # sockets stay open, nothing answers, like a hung host
         # A pooled connection's query hangs until the query timeout; a new one's connect until the
         # connect timeout. Two paths keep this test short; the other test covers them all.
         assert_unavailable(http, ["/api/products/1", "/api/readyz"])

@@ -1,37 +1,27 @@
 """The service against a failing database and a SIGTERM, on the native stack (marked `native`).
 
-Each test leaves the stack as it found it, also when it fails: PostgreSQL and the legacy service
-are restarted if the test stopped them, and the stack is ready again before the next test.
+Each test leaves the stack as it found it, also when it fails (the `faults` fixture): PostgreSQL
+and the legacy service are started again if the test stopped them.
 """
 
 import asyncio
 import signal
-import time
-from collections.abc import Awaitable, Callable, Iterator
 
-import asyncpg
 import httpx
 import pytest
 
 from dev.stack import Stack
+from tests.helpers import (
+    Faults,
+    connected,
+    eventually,
+    queries_waiting_on_a_lock,
+    refuses_connections,
+    wait_until,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.native
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.1)
-
-
-async def async_wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 def status_of(client: httpx.Client, path: str) -> int:
@@ -41,39 +31,12 @@ def status_of(client: httpx.Client, path: str) -> int:
         return 0
 
 
-@pytest.fixture
-def restores_postgres(stack: Stack) -> Iterator[Stack]:
-    yield stack
-    if "postgres" not in stack.processes:
-        stack.start_postgres()
-    stack.wait_ready()
-
-
-@pytest.fixture
-def sigterm_legacy(stack: Stack) -> Iterator[Callable[[], None]]:
-    """Sends SIGTERM to the legacy service; afterwards it is started again and the stack is ready."""
-    signalled = False
-
-    def send() -> None:
-        nonlocal signalled
-        signalled = True
-        stack.signal_process("legacy", signal.SIGTERM)
-
-    yield send
-    if signalled:
-        stack.stop_process("legacy")  # waits for the exit (SIGKILL after 25 s) and reaps the group
-        stack.start_service("legacy")
-    stack.wait_ready()
-
-
-def test_database_outage_is_a_prompt_503_and_the_service_recovers_alone(
-    restores_postgres: Stack, base_url: str
-) -> None:
-    stack = restores_postgres
+def test_database_outage_is_a_prompt_503_and_the_service_recovers_alone(faults: Faults, base_url: str) -> None:
     # The timeout bounds "prompt": a request waiting on a dead database fails the test.
+    pids = worker_pids(faults.stack)
     with httpx.Client(base_url=base_url, timeout=6) as client:
         assert client.get("/legacy/brands").status_code == 200  # the pool holds live connections
-        stack.stop_postgres()
+        faults.stop("postgres")
 
         for path in ("/legacy/brands", "/legacy/products/1", "/legacy/readyz"):
             response = client.get(path)
@@ -85,19 +48,18 @@ def test_database_outage_is_a_prompt_503_and_the_service_recovers_alone(
         # A 404 for an id no row can have needs no database either.
         assert client.get("/legacy/products/0").status_code == 404
 
-        stack.start_postgres()
+        faults.start("postgres")
         # No restart of the service: its pool reconnects on the next request.
-        wait_for(lambda: status_of(client, "/legacy/readyz") == 200, 20, "/legacy/readyz back to 200")
+        wait_until(lambda: status_of(client, "/legacy/readyz") == 200, 20, "/legacy/readyz back to 200")
         assert client.get("/legacy/brands").json() == client.get("/api/brands").json()
         assert client.get("/legacy/products/1").status_code == 200
+    assert worker_pids(faults.stack) == pids
 
 
 IN_FLIGHT = 8  # below the pool size per worker (10), so every request holds a connection at once
 
 
-def test_sigterm_lets_in_flight_requests_finish(
-    stack: Stack, sigterm_legacy: Callable[[], None], base_url: str
-) -> None:
+def test_sigterm_lets_in_flight_requests_finish(stack: Stack, faults: Faults, base_url: str) -> None:
     """Requests blocked in PostgreSQL when SIGTERM arrives still get their 200 before the exit.
 
     No slow endpoint exists, so the test makes /products/{id} slow from the database side: a
@@ -109,30 +71,16 @@ def test_sigterm_lets_in_flight_requests_finish(
     legacy = stack.processes["legacy"]
     service = stack.service_url("legacy")
 
-    async def refusing_connections() -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", stack.ports["legacy"])
-        except OSError:
-            return True
-        writer.close()
-        return False
-
     async def scenario() -> list[httpx.Response]:
         # Trusted local socket, as the superuser: the app role may not lock tables. The watcher is a
         # second connection because pg_stat_activity is a snapshot within the locker's transaction.
-        locker = await asyncpg.connect(stack.superuser_dsn())
-        watcher = await asyncpg.connect(stack.superuser_dsn())
-        try:
+        async with connected(stack.superuser_dsn()) as locker, connected(stack.superuser_dsn()) as watcher:
             transaction = locker.transaction()
             await transaction.start()
             await locker.execute("LOCK TABLE product IN ACCESS EXCLUSIVE MODE")
 
             async def waiting_on_the_lock() -> bool:
-                count = await watcher.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE usename = 'legacy' AND wait_event_type = 'Lock'"
-                )
-                return count == IN_FLIGHT
+                return await queries_waiting_on_a_lock(watcher, "legacy") == IN_FLIGHT
 
             async with httpx.AsyncClient(base_url=base_url, timeout=20) as client:
                 requests = [
@@ -140,20 +88,17 @@ def test_sigterm_lets_in_flight_requests_finish(
                     for product_id in range(1, IN_FLIGHT + 1)
                 ]
                 # Every request is inside the service, its query blocked in PostgreSQL.
-                await async_wait_for(waiting_on_the_lock, 5, f"{IN_FLIGHT} queries waiting on the lock")
+                await eventually(waiting_on_the_lock, 5, f"{IN_FLIGHT} queries waiting on the lock")
 
-                sigterm_legacy()
+                faults.signal("legacy", signal.SIGTERM)
                 # The shutdown has begun: the listening socket is closed...
-                await async_wait_for(refusing_connections, 3, f"{service} to stop accepting")
+                await eventually(lambda: refuses_connections(stack.ports["legacy"]), 3, f"{service} to stop accepting")
                 # ...while every request is still waiting for its answer.
                 assert not any(task.done() for task in requests)
                 assert legacy.poll() is None
 
                 await transaction.rollback()  # release the lock: the queries finish
                 return await asyncio.gather(*requests)
-        finally:
-            await locker.close()
-            await watcher.close()
 
     responses = asyncio.run(scenario())
     assert [r.status_code for r in responses] == [200] * IN_FLIGHT, [r.text for r in responses]
