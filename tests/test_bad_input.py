@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from dev.stack import ROOT
+from tests.helpers import FIRST_PRODUCT, SEEDED_BRANDS
+
 BIG = "x" * 100_000
 
 
@@ -146,7 +149,11 @@ def test_bad_input_is_refused_with_a_json_error(http: httpx.Client, case: Case) 
     assert set(response.json()) == {"error", "detail"}
 
 
+def test_the_readme_states_the_size_of_the_table() -> None:
+    assert f"a table of {len(CASES)} cases" in (ROOT / "README.md").read_text()
+
+
 def test_nothing_stored_was_lost_or_changed(http: httpx.Client) -> None:
     """After all of the above, the seeded rows read as before."""
-    assert len(http.get("/api/brands").json()) == 100
-    assert http.get("/api/products/1").json()["product_name"] == "Classic Cotton Jacket"
+    assert len(http.get("/api/brands").json()) == SEEDED_BRANDS
+    assert http.get("/api/products/1").json() == FIRST_PRODUCT
