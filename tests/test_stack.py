@@ -2,12 +2,12 @@
 
 import asyncio
 
-import asyncpg
 import httpx
 import pytest
 import websockets
 
 from dev.stack import Stack
+from tests.helpers import FIRST_PRODUCT, SEEDED_BRANDS, SEEDED_PRODUCT_IDS, connected
 
 
 def test_page_is_served_at_root(http: httpx.Client) -> None:
@@ -20,7 +20,7 @@ def test_page_is_served_at_root(http: httpx.Client) -> None:
 
 def test_api_serves_the_seeded_brands(http: httpx.Client) -> None:
     brands = http.get("/api/brands").json()
-    assert len(brands) == 100
+    assert len(brands) == SEEDED_BRANDS
     assert brands[0] == {"brand_id": 1, "brand_name": "Northwind Outfitters"}
     assert brands[-1] == {"brand_id": 100, "brand_name": "Lumen Trading"}
 
@@ -30,9 +30,35 @@ def test_legacy_serves_the_same_brands(http: httpx.Client) -> None:
 
 
 def test_a_seeded_product_reads_the_same_through_both_services(http: httpx.Client) -> None:
-    expected = {"product_id": 1, "product_name": "Classic Cotton Jacket", "brand_id": 1}
-    assert http.get("/api/products/1").json() == expected
-    assert http.get("/legacy/products/1").json() == expected
+    assert http.get("/api/products/1").json() == FIRST_PRODUCT
+    assert http.get("/legacy/products/1").json() == FIRST_PRODUCT
+
+
+# The one string a client stores: quotes, backslashes, SQL, JSON's and HTML's special characters,
+# and text beyond ASCII, including forms a normalization would change (e + combining acute, a ligature).
+STORED_NAMES = [
+    'The "Field" Jacket \'Mk II\'',
+    "C:\\new\\table \\x00 \\u0041 \\",
+    "Robert'); DROP TABLE product;--",
+    "' OR '1'='1' /* */ %_ $1",
+    "</script><b>&amp;</b> {\"a\": [1]}",
+    "Ünïcødé Jäckët — 雨衣 🧥 معطف",
+    "Cafe\u0301 \ufb01eld \u2028 \u200d👩\u200d👧 \U0001d518",
+    "é" * 200,  # the longest name, in two-byte characters
+]
+
+
+@pytest.mark.parametrize("name", STORED_NAMES, ids=range(len(STORED_NAMES)))
+def test_a_stored_name_reads_back_byte_for_byte_through_both_services(http: httpx.Client, name: str) -> None:
+    created = http.post("/api/products", json={"product_name": name, "brand_id": 2})
+    assert created.status_code == 201, created.text
+    product_id = created.json()["product_id"]
+    try:
+        assert created.json()["product_name"].encode() == name.encode()
+        for path in (f"/api/products/{product_id}", f"/legacy/products/{product_id}"):
+            assert http.get(path).json()["product_name"].encode() == name.encode(), path
+    finally:
+        assert http.delete(f"/api/products/{product_id}").status_code == 204
 
 
 def test_time_routes_answer(http: httpx.Client) -> None:
@@ -42,9 +68,20 @@ def test_time_routes_answer(http: httpx.Client) -> None:
         assert 1 <= body["month"] <= 12
 
 
-@pytest.mark.parametrize("path", ["/api/healthz", "/api/readyz", "/legacy/healthz", "/legacy/readyz", "/counter/healthz"])
-def test_health_routes_answer_through_nginx(http: httpx.Client, path: str) -> None:
-    assert http.get(path).status_code == 200
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/healthz", b'{"status":"ok"}'),
+        ("/api/readyz", b'{"status":"ready"}'),
+        ("/legacy/healthz", b'{"status":"ok"}'),
+        ("/legacy/readyz", b'{"status":"ready"}'),
+        ("/counter/healthz", b"ok\n"),
+    ],
+)
+def test_health_routes_answer_through_nginx(http: httpx.Client, path: str, body: bytes) -> None:
+    response = http.get(path)
+    assert response.status_code == 200
+    assert response.content == body
 
 
 def test_nginx_does_not_disclose_its_version(http: httpx.Client) -> None:
@@ -62,17 +99,14 @@ def test_websocket_upgrade_through_nginx_delivers_a_count(ws_url: str) -> None:
 @pytest.mark.native
 def test_database_is_seeded_deterministically(stack: Stack) -> None:
     async def counts() -> tuple[int, int, int, str]:
-        connection = await asyncpg.connect(stack.database_url(with_password=True))
-        try:
+        async with connected(stack.database_url(with_password=True)) as connection:
             brands = await connection.fetchval("SELECT count(*) FROM brand")
             products = await connection.fetchval("SELECT count(*) FROM product WHERE product_id <= 1000")
             skus = await connection.fetchval("SELECT count(*) FROM sku WHERE product_id <= 1000")
             name = await connection.fetchval("SELECT product_name FROM product WHERE product_id = 1000")
             return brands, products, skus, name
-        finally:
-            await connection.close()
 
     brands, products, skus, name = asyncio.run(counts())
-    assert (brands, products) == (100, 1000)
+    assert (brands, products) == (SEEDED_BRANDS, len(SEEDED_PRODUCT_IDS))
     assert skus == 4000  # two sizes × two colours each
     assert name == "Lightweight Linen Parka"
