@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,18 +21,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from dev.stack import Stack
+from tests.helpers import Faults, connected, eventually, process_tree, wait_until
 
 TIMEOUT = 10.0
 # A killed instance's row counts until it is STALE_AFTER_SECONDS (5) old, plus one heartbeat.
 STALE_TIMEOUT = 15.0
-
-
-async def eventually(check: Callable[[], bool], timeout: float, what: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what()}")
-        await asyncio.sleep(0.02)
 
 
 class Client:
@@ -200,28 +192,24 @@ def test_abuse_closes_that_socket_only(ws_url: str, abuse: str, code: int) -> No
 
 async def presence_rows(stack: Stack, fresh_only: bool = True) -> dict[str, int]:
     """counter_presence as instance_id → connections; fresh_only: as the services count it."""
-    connection = await asyncpg.connect(stack.database_url("counter", with_password=True))
-    try:
+    async with connected(stack.database_url("counter", with_password=True)) as connection:
         rows = await connection.fetch(
             "SELECT instance_id, connections FROM counter_presence"
             " WHERE NOT $1 OR heartbeat_at > now() - interval '5 s'",
             fresh_only,
         )
-    finally:
-        await connection.close()
     return {row["instance_id"]: row["connections"] for row in rows}
 
 
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def wait_healthy(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{url} never became healthy"
-        time.sleep(0.1)
+    wait_until(lambda: healthy(url), 30, f"{url} never became healthy")
 
 
 @contextmanager
@@ -322,12 +310,120 @@ def test_a_killed_instance_stops_being_counted(stack: Stack, ws_url: str) -> Non
             await all_see([observer], base, timeout=STALE_TIMEOUT)
             # Stale rows are deleted too, by whichever process's heartbeat got to them first (that
             # one may commit a moment after the observer's process stopped counting them).
-            deadline = time.monotonic() + TIMEOUT
-            while (rows := set(await presence_rows(stack, fresh_only=False))) != rows_before:
-                assert time.monotonic() < deadline, f"stale rows never deleted: {rows - rows_before}"
-                await asyncio.sleep(0.1)
+
+            async def only_the_rows_before() -> bool:
+                return set(await presence_rows(stack, fresh_only=False)) == rows_before
+
+            await eventually(only_the_rows_before, TIMEOUT, "stale rows never deleted", interval=0.1)
 
     run(scenario())
+
+
+def worker_of(instance_id: str) -> int:
+    """The pid in a presence row's instance_id (host:pid:random)."""
+    return int(instance_id.split(":")[1])
+
+
+@pytest.mark.native
+def test_the_supervisor_replaces_a_dead_worker_and_the_new_one_serves(stack: Stack, ws_url: str) -> None:
+    with extra_counter(stack, "counter-super") as second_url:
+        supervisor = stack.processes["counter-super"].pid
+        before = process_tree(supervisor)[1:]
+        assert len(before) == 2  # WORKERS=2
+        killed = before[0]
+
+        async def scenario() -> None:
+            async with observed(ws_url) as (observer, base):
+                os.kill(killed, signal.SIGKILL)
+                await eventually(
+                    lambda: len(set(process_tree(supervisor)[1:]) - set(before)) == 1,
+                    TIMEOUT,
+                    lambda: f"no new worker beside {before}: {process_tree(supervisor)}",
+                )
+                [replacement] = set(process_tree(supervisor)[1:]) - set(before)
+                # The new worker takes connections (the kernel spreads them over both) and is counted.
+                clients = await open_clients(second_url, 20)
+                await all_see([observer, *clients], base + 20, timeout=STALE_TIMEOUT)
+                rows = await presence_rows(stack)
+                assert any(worker_of(i) == replacement and n > 0 for i, n in rows.items()), rows
+                await close_all(clients)
+                await all_see([observer], base)
+
+        run(scenario())
+
+
+@pytest.mark.native
+def test_the_count_stays_live_during_a_database_outage_and_is_exact_after(
+    stack: Stack, faults: Faults, ws_url: str
+) -> None:
+    """Without the database each process still counts its own sockets live (one worker here, so
+    all of its clients are its own); when the database is back every process has the exact total."""
+    with extra_counter(stack, "counter-outage", env={"WORKERS": "1"}) as single_url:
+
+        async def scenario() -> None:
+            async with observed(ws_url) as (observer, base):
+                first = await Client.open(single_url)
+                await all_see([observer, first], base + 1)
+                await asyncio.to_thread(faults.stop, "postgres")
+                joined = await open_clients(single_url, 3)
+                await all_see([first, *joined], base + 4)
+                await close_all(joined[:1])
+                await all_see([first, *joined[1:]], base + 3)
+                assert observer.close_code is None and first.close_code is None
+                await asyncio.to_thread(faults.start, "postgres")
+                await all_see([observer, first, *joined[1:]], base + 3, timeout=STALE_TIMEOUT)
+                assert sum((await presence_rows(stack)).values()) == base + 3
+                await close_all([first, *joined[1:]])
+                await all_see([observer], base)
+
+        run(scenario())
+
+
+LISTENERS = "SELECT pid FROM pg_stat_activity WHERE usename = 'counter' AND query LIKE 'LISTEN %'"
+
+
+@pytest.mark.native
+def test_a_listen_connection_that_dies_comes_back_and_carries_changes_again(stack: Stack) -> None:
+    """Every counter process's LISTEN connection is terminated. They must reconnect; then a change
+    on another process reaches this instance by NOTIFY, not by its heartbeat's re-read: its row's
+    heartbeat time (which only its heartbeat moves while its own sockets do not change) is the same
+    before and after the change arrived."""
+    env = {"WORKERS": "1", "HEARTBEAT_SECONDS": "3"}
+    main_url = stack.service_url("counter").replace("http", "ws", 1)
+    with extra_counter(stack, "counter-listen", env=env) as listening_url:
+
+        async def scenario() -> None:
+            async with connected(stack.superuser_dsn()) as superuser:
+                async with observed(listening_url) as (watcher, base):
+                    [own_row] = await superuser.fetch(
+                        "SELECT instance_id FROM counter_presence WHERE instance_id LIKE $1",
+                        f"%:{process_tree(stack.processes['counter-listen'].pid)[1]}:%",
+                    )
+                    old = {row["pid"] for row in await superuser.fetch(LISTENERS)}
+                    assert len(old) >= 3, old  # the stack's two workers and this one
+                    await superuser.execute(f"SELECT pg_terminate_backend(pid) FROM ({LISTENERS}) l")
+
+                    async def listening_again() -> bool:
+                        return len({row["pid"] for row in await superuser.fetch(LISTENERS)} - old) == len(old)
+
+                    await eventually(listening_again, STALE_TIMEOUT, "the LISTEN connections never came back")
+
+                    async def heartbeat() -> object:
+                        return await superuser.fetchval(
+                            "SELECT heartbeat_at FROM counter_presence WHERE instance_id = $1", own_row["instance_id"]
+                        )
+
+                    by_notify = 0
+                    for attempt in range(5):  # a heartbeat may fall between; then the round proves nothing
+                        beat = await heartbeat()
+                        change = await Client.open(main_url)
+                        await all_see([watcher], base + 1)
+                        by_notify += await heartbeat() == beat
+                        await change.close()
+                        await all_see([watcher], base)
+                    assert by_notify, "every change arrived with a heartbeat, never by NOTIFY"
+
+        run(scenario())
 
 
 async def raw_websocket(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -404,10 +500,7 @@ def sockets_per_container() -> dict[str, int]:
 
 
 def wait_for_containers(n: int) -> None:
-    deadline = time.monotonic() + 60
-    while len(sockets_per_container()) != n:
-        assert time.monotonic() < deadline, f"not {n} counter containers: {sockets_per_container()}"
-        time.sleep(0.5)
+    wait_until(lambda: len(sockets_per_container()) == n, 60, lambda: f"not {n}: {sockets_per_container()}", 0.5)
 
 
 @pytest.mark.compose
@@ -438,6 +531,7 @@ def test_a_scaled_out_counter_gets_sockets_without_restarting_nginx(ws_url: str,
     finally:
         compose("up", "-d", "--wait", "--no-recreate", "--scale", "counter=1", "counter")
         wait_for_containers(1)
-        time.sleep(6)  # nginx's cached answer with the removed replica expires
-        for _ in range(5):
-            assert httpx.get(f"{base_url}/counter/healthz", timeout=TIMEOUT).status_code == 200
+        # Until nginx's cached answer with the removed replica expires (it resolves every 5 s).
+        wait_until(
+            lambda: all(healthy(f"{base_url}/counter") for _ in range(5)), 30, "nginx still tries the removed replica"
+        )
