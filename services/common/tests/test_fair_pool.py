@@ -8,8 +8,14 @@ import pytest
 from stack_common.database import FairPool
 
 from dev.stack import Stack
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.native
+
+
+def waiting_for_a_turn(pool: FairPool) -> int:
+    """Callers in FairPool's line (the waiters of its FIFO semaphore, a private of asyncio's)."""
+    return len(pool._turns._waiters or ())
 
 
 def run_with_pool(stack: Stack, max_size: int, scenario) -> None:
@@ -18,7 +24,8 @@ def run_with_pool(stack: Stack, max_size: int, scenario) -> None:
         try:
             await asyncio.wait_for(scenario(pool), timeout=30)
         finally:
-            await pool.close()
+            # A failed scenario may leave a task holding a connection; close() would wait for it.
+            await asyncio.wait_for(pool.close(), timeout=10)
 
     asyncio.run(main())
 
@@ -52,7 +59,8 @@ def test_a_released_connection_goes_to_the_longest_waiting_caller(stack: Stack) 
         waiters = []
         for name in ("first", "second"):
             waiters.append(asyncio.create_task(use(name)))
-            await asyncio.sleep(0.05)  # queued in this order
+            # Queued in this order: each is in the line for a turn before the next one starts.
+            await eventually(lambda: waiting_for_a_turn(pool) == len(waiters), 5, f"{name} in the line")
         let_go.set()
         await asyncio.gather(holder_task, *waiters)
         await asyncio.gather(*newcomer)
