@@ -15,17 +15,22 @@ product deletes a scratch product instead, every product the run creates is dele
 the test then checks that the seeded products are all still there.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
+from schemathesis.core.failures import Failure, ServerError
+from schemathesis.openapi.checks import UnsupportedMethodResponse
+
+from tests.helpers import FIRST_PRODUCT, SEEDED_PRODUCT_IDS
 
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 MAX_EXAMPLES = 50
-SEEDED = {"product_id": 1, "product_name": "Classic Cotton Jacket", "brand_id": 1}
 
 
 def all_product_ids(http: httpx.Client) -> set[int]:
@@ -78,5 +83,27 @@ def test_api_conforms_to_its_openapi_document(
     assert run.returncode == 0, report
     assert "Tested: 10" in run.stdout, report  # every operation was reached, none skipped
 
-    assert set(range(1, 1001)) <= all_product_ids(http)
-    assert http.get("/api/products/1").json() == SEEDED
+    assert set(SEEDED_PRODUCT_IDS) <= all_product_ids(http)
+    assert http.get("/api/products/1").json() == FIRST_PRODUCT
+
+
+def test_the_hooks_drop_only_the_missing_allow_of_nginxs_trace_405() -> None:
+    spec = importlib.util.spec_from_file_location("schemathesis_hooks", HOOKS)
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+
+    def missing_allow(method: str) -> Failure:
+        return UnsupportedMethodResponse(
+            operation="GET /brands", method=method, status_code=405, failure_reason="missing_allow_header", message=""
+        )
+
+    def kept(method: str, failure: Failure) -> bool:
+        return hooks.filter_failure(None, failure, SimpleNamespace(method=method), None)
+
+    assert not kept("TRACE", missing_allow("TRACE"))
+    assert kept("PATCH", missing_allow("PATCH"))
+    wrong_status = UnsupportedMethodResponse(
+        operation="GET /brands", method="TRACE", status_code=200, failure_reason="wrong_status", message=""
+    )
+    assert kept("TRACE", wrong_status)
+    assert kept("TRACE", ServerError(operation="GET /brands", status_code=500))
