@@ -3,11 +3,11 @@ committed a moment ago is in the very next answer of both services, and a delete
 
 import asyncio
 
-import asyncpg
 import httpx
 import pytest
 
 from dev.stack import Stack
+from tests.helpers import connected
 
 
 @pytest.mark.native
@@ -15,8 +15,10 @@ def test_brands_reflect_every_acknowledged_write_under_load(stack: Stack) -> Non
     async def scenario() -> list[str]:
         problems: list[str] = []
         stop = asyncio.Event()
-        superuser = await asyncpg.connect(stack.superuser_dsn())  # the app role may not write brands
-        async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as client:
+        async with (
+            connected(stack.superuser_dsn()) as superuser,  # the app role may not write brands
+            httpx.AsyncClient(base_url=stack.http_url, timeout=10) as client,
+        ):
 
             async def background_load(path: str) -> None:
                 while not stop.is_set():
@@ -39,7 +41,6 @@ def test_brands_reflect_every_acknowledged_write_under_load(stack: Stack) -> Non
             finally:
                 stop.set()
                 await asyncio.gather(*load)
-                await superuser.close()
         return problems
 
     assert asyncio.run(scenario()) == []

@@ -5,7 +5,6 @@ import csv
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from dev.stack import ROOT, free_port
 from loadtest.routes import ROUTES, Group
+from tests.helpers import wait_until
 
 LOCUST = str(Path(sys.executable).parent / "locust")
 
@@ -122,15 +122,16 @@ def web_ui(base_url: str, write_tokens_file: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+    def answers() -> bool:
+        assert process.poll() is None, "the web UI exited"
+        try:
+            httpx.get(url, timeout=1)
+            return True
+        except httpx.TransportError:
+            return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "the web UI did not come up"
-                time.sleep(0.2)
+        wait_until(answers, 30, "the web UI did not come up", interval=0.2)
         yield url
     finally:
         process.terminate()

@@ -15,7 +15,8 @@ from pydantic import TypeAdapter, ValidationError
 from schemathesis.core.failures import Failure
 from schemathesis.openapi.checks import UnsupportedMethodResponse
 
-SEEDED_IDS = range(1, 1001)
+from tests.helpers import SEEDED_PRODUCT_IDS  # the CLI gets the project root on PYTHONPATH
+
 AS_INT = TypeAdapter(int)
 _lock = threading.Lock()
 
@@ -28,7 +29,7 @@ def record(product_id: int) -> None:
 def names_seeded_product(value: object) -> bool:
     """Whether the api would read this path value as a seeded product's id (pydantic parses it there too)."""
     try:
-        return AS_INT.validate_python(value) in SEEDED_IDS
+        return AS_INT.validate_python(value) in SEEDED_PRODUCT_IDS
     except ValidationError:
         return False
 

@@ -2,13 +2,11 @@
 
 import asyncio
 
-import asyncpg
 import httpx
 import pytest
 
 from dev.stack import Stack
-
-INT4_MAX = 2**31 - 1
+from tests.helpers import INT4_MAX, SEEDED_BRANDS, connected
 
 
 def test_brands_lists_every_seeded_brand_in_id_order(http: httpx.Client) -> None:
@@ -16,7 +14,7 @@ def test_brands_lists_every_seeded_brand_in_id_order(http: httpx.Client) -> None
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     brands = response.json()
-    assert [b["brand_id"] for b in brands] == list(range(1, 101))
+    assert [b["brand_id"] for b in brands] == list(range(1, SEEDED_BRANDS + 1))
     assert all(set(b) == {"brand_id", "brand_name"} for b in brands)
     assert brands[36] == {"brand_id": 37, "brand_name": "Copper Mills"}
 
@@ -39,7 +37,7 @@ def test_brand_products_are_exactly_that_brands_products(http: httpx.Client) -> 
     assert products[0] == http.get(f"/api/products/{ids[0]}").json()
 
 
-@pytest.mark.parametrize("brand_id", [101, INT4_MAX])
+@pytest.mark.parametrize("brand_id", [SEEDED_BRANDS + 1, INT4_MAX])
 @pytest.mark.parametrize("suffix", ["", "/products"])
 def test_unknown_brand_is_404(http: httpx.Client, brand_id: int, suffix: str) -> None:
     response = http.get(f"/api/brands/{brand_id}{suffix}")
@@ -51,24 +49,13 @@ def test_unknown_brand_is_404(http: httpx.Client, brand_id: int, suffix: str) ->
 def test_a_brand_without_products_lists_none(stack: Stack, http: httpx.Client) -> None:
     """The app role may not create brands; the superuser (local socket, trust) adds one and removes it."""
 
-    async def superuser() -> asyncpg.Connection:
-        return await asyncpg.connect(stack.superuser_dsn())
-
     async def add_brand() -> int:
-        connection = await superuser()
-        try:
-            return await connection.fetchval(
-                "INSERT INTO brand (brand_name) VALUES ('Empty Test') RETURNING brand_id"
-            )
-        finally:
-            await connection.close()
+        async with connected(stack.superuser_dsn()) as connection:
+            return await connection.fetchval("INSERT INTO brand (brand_name) VALUES ('Empty Test') RETURNING brand_id")
 
     async def remove_brand(brand_id: int) -> None:
-        connection = await superuser()
-        try:
+        async with connected(stack.superuser_dsn()) as connection:
             await connection.execute("DELETE FROM brand WHERE brand_id = $1", brand_id)
-        finally:
-            await connection.close()
 
     brand_id = asyncio.run(add_brand())
     try:

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-INT4_MAX = 2**31 - 1
+from tests.helpers import INT4_MAX
 
 ROUTES = [
     ("GET", "/api/brands/{}", "brand_id"),

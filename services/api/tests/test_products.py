@@ -3,14 +3,13 @@
 import asyncio
 from collections.abc import Iterator
 
-import asyncpg
 import httpx
 import pytest
 
 from dev.stack import Stack
+from tests.helpers import INT4_MAX, SEEDED_PRODUCT_IDS, connected
 
-INT4_MAX = 2**31 - 1
-SEEDED_IDS = set(range(1, 1001))
+SEEDED_IDS = set(SEEDED_PRODUCT_IDS)
 
 
 def walk(http: httpx.Client, first: str) -> Iterator[dict]:
@@ -70,13 +69,8 @@ def test_pagination_walks_every_product_exactly_once(http: httpx.Client) -> None
 @pytest.mark.native
 def test_pagination_walk_matches_the_table(stack: Stack, http: httpx.Client) -> None:
     async def table_ids() -> list[int]:
-        connection = await asyncpg.connect(stack.database_url(with_password=True))
-        try:
-            return [
-                r["product_id"] for r in await connection.fetch("SELECT product_id FROM product ORDER BY 1")
-            ]
-        finally:
-            await connection.close()
+        async with connected(stack.database_url(with_password=True)) as connection:
+            return [r["product_id"] for r in await connection.fetch("SELECT product_id FROM product ORDER BY 1")]
 
     assert product_ids(walk(http, "/api/products?limit=13")) == asyncio.run(table_ids())
 

@@ -27,6 +27,7 @@ import httpx
 from schemathesis.core.failures import Failure, ServerError
 from schemathesis.openapi.checks import UnsupportedMethodResponse
 
+from dev.stack import ROOT
 from tests.helpers import FIRST_PRODUCT, SEEDED_PRODUCT_IDS
 
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
@@ -67,6 +68,7 @@ def test_api_conforms_to_its_openapi_document(
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": str(HOOKS),
+        "PYTHONPATH": str(ROOT),  # the hooks import tests.helpers
         "SCRATCH_API_URL": f"{base_url}/api",
         "SCRATCH_IDS_FILE": str(scratch_ids),
         "WRITE_TOKEN": write_token,
