@@ -1,5 +1,6 @@
 """What the test folders share besides fixtures (those are in conftest.py): polling with a deadline,
-a database connection that is always closed, and what the seed wrote.
+a database connection that is always closed, what the seed wrote, and Faults (behind conftest's
+`faults` fixture) for tests that stop, signal or freeze PostgreSQL and the services.
 
 Imported as `tests.helpers` (pytest puts the project root on sys.path: `pythonpath` in pyproject).
 """
@@ -66,7 +67,8 @@ async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
 
 def process_tree(pid: int) -> list[int]:
     """`pid` and every process below it (gunicorn's workers, PostgreSQL's backends)."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    children = found.stdout.split()
     return [pid, *(descendant for child in children for descendant in process_tree(int(child)))]
 
 

@@ -21,8 +21,8 @@ from websockets.exceptions import InvalidStatus
 
 from dev.stack import SERVICES, Stack
 from tests.helpers import (
-    Faults,
     SEEDED_BRANDS,
+    Faults,
     connected,
     eventually,
     queries_waiting_on_a_lock,

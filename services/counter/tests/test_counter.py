@@ -11,7 +11,7 @@ import signal
 import struct
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 import httpx
@@ -393,35 +393,34 @@ def test_a_listen_connection_that_dies_comes_back_and_carries_changes_again(stac
     with extra_counter(stack, "counter-listen", env=env) as listening_url:
 
         async def scenario() -> None:
-            async with connected(stack.superuser_dsn()) as superuser:
-                async with observed(listening_url) as (watcher, base):
-                    [own_row] = await superuser.fetch(
-                        "SELECT instance_id FROM counter_presence WHERE instance_id LIKE $1",
-                        f"%:{process_tree(stack.processes['counter-listen'].pid)[1]}:%",
+            async with connected(stack.superuser_dsn()) as superuser, observed(listening_url) as (watcher, base):
+                [own_row] = await superuser.fetch(
+                    "SELECT instance_id FROM counter_presence WHERE instance_id LIKE $1",
+                    f"%:{process_tree(stack.processes['counter-listen'].pid)[1]}:%",
+                )
+                old = {row["pid"] for row in await superuser.fetch(LISTENERS)}
+                assert len(old) >= 3, old  # the stack's two workers and this one
+                await superuser.execute(f"SELECT pg_terminate_backend(pid) FROM ({LISTENERS}) l")
+
+                async def listening_again() -> bool:
+                    return len({row["pid"] for row in await superuser.fetch(LISTENERS)} - old) == len(old)
+
+                await eventually(listening_again, STALE_TIMEOUT, "the LISTEN connections never came back")
+
+                async def heartbeat() -> object:
+                    return await superuser.fetchval(
+                        "SELECT heartbeat_at FROM counter_presence WHERE instance_id = $1", own_row["instance_id"]
                     )
-                    old = {row["pid"] for row in await superuser.fetch(LISTENERS)}
-                    assert len(old) >= 3, old  # the stack's two workers and this one
-                    await superuser.execute(f"SELECT pg_terminate_backend(pid) FROM ({LISTENERS}) l")
 
-                    async def listening_again() -> bool:
-                        return len({row["pid"] for row in await superuser.fetch(LISTENERS)} - old) == len(old)
-
-                    await eventually(listening_again, STALE_TIMEOUT, "the LISTEN connections never came back")
-
-                    async def heartbeat() -> object:
-                        return await superuser.fetchval(
-                            "SELECT heartbeat_at FROM counter_presence WHERE instance_id = $1", own_row["instance_id"]
-                        )
-
-                    by_notify = 0
-                    for attempt in range(5):  # a heartbeat may fall between; then the round proves nothing
-                        beat = await heartbeat()
-                        change = await Client.open(main_url)
-                        await all_see([watcher], base + 1)
-                        by_notify += await heartbeat() == beat
-                        await change.close()
-                        await all_see([watcher], base)
-                    assert by_notify, "every change arrived with a heartbeat, never by NOTIFY"
+                by_notify = 0
+                for attempt in range(5):  # a heartbeat may fall between; then the round proves nothing
+                    beat = await heartbeat()
+                    change = await Client.open(main_url)
+                    await all_see([watcher], base + 1)
+                    by_notify += await heartbeat() == beat
+                    await change.close()
+                    await all_see([watcher], base)
+                assert by_notify, "every change arrived with a heartbeat, never by NOTIFY"
 
         run(scenario())
 
