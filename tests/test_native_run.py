@@ -47,7 +47,10 @@ def test_make_dev_serves_the_page_from_a_folder_only_its_user_can_read(tmp_path:
     try:
         wait_until(lambda: env_file.exists() or dev.poll() is not None, 120, "make dev never came up")
         assert dev.poll() is None, log.read_text()[-3000:]
-        with httpx.Client(base_url=f"http://127.0.0.1:{ports['http']}", timeout=10) as client:
+        settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        token = Path(settings["WRITE_TOKENS_FILE"]).read_text().split()[0]
+        writer = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports['http']}", timeout=10, headers=writer) as client:
             page = client.get("/")
             assert page.status_code == 200, page.text[:300]
             assert 'id="count"' in page.text
