@@ -19,7 +19,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -77,10 +76,8 @@ def test_api_conforms_to_its_openapi_document(
         run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
     finally:
         for product_id in sorted({int(line) for line in scratch_ids.read_text().split()}):
-            # In compose this machine is a limited client: past the write rate, wait as told.
-            while (deleted := http.delete(f"/api/products/{product_id}")).status_code == 429:
-                time.sleep(int(deleted.headers["retry-after"]))
-            assert deleted.status_code in (204, 404)
+            # `http` waits out the write rate that limits this machine in compose.
+            assert http.delete(f"/api/products/{product_id}").status_code in (204, 404)
     report = run.stdout[-20_000:] + run.stderr[-5_000:]
     assert run.returncode == 0, report
     assert "Tested: 10" in run.stdout, report  # every operation was reached, none skipped

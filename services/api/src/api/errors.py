@@ -49,6 +49,15 @@ class Error(BaseModel):
 # our Error model (not FastAPI's default HTTPValidationError) for what those routes can answer.
 INVALID = {422: {"model": Error, "description": "Invalid path, query or body"}}
 UNAVAILABLE = {503: {"model": Error, "description": "The database is unreachable; retry shortly"}}
+# nginx answers any route with this once a client passes its per-client rate or connection limit,
+# so the document says so for every operation (FastAPI(responses=...)).
+TOO_MANY_REQUESTS = {
+    429: {
+        "model": Error,
+        "description": "Too many requests or connections from this client; wait as Retry-After says",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    }
+}
 
 
 def error_response(

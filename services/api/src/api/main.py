@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Brands and products from the shared PostgreSQL catalogue.",
         version="0.1.0",
         lifespan=lifespan,
+        responses=errors.TOO_MANY_REQUESTS,
     )
     app.state.write_tokens = WriteTokens(settings.write_tokens_file)
     errors.install(app)
