@@ -30,7 +30,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("api", "legacy", "counter")
 # Below the kernel's ephemeral range (32768+), so an outgoing connection never holds one of them.
-DEFAULT_PORTS = {"http": 8080, "https": 8443, "postgres": 15432, "api": 8000, "legacy": 8001, "counter": 8002}
+DEFAULT_PORTS = {
+    "http": 8080,
+    "https": 8443,
+    "postgres": 15432,
+    "api": 8000,
+    "legacy": 8001,
+    "counter": 8002,
+    # Each service's Prometheus metrics (stack_common.metrics); nginx does not proxy them.
+    "api_metrics": 9100,
+    "legacy_metrics": 9101,
+    "counter_metrics": 9102,
+}
 DATABASE = "products"
 SUPERUSER = "postgres"
 # Each service logs in as its own role (postgres/02-roles.sh), named like the service, with a pool of
@@ -173,6 +184,10 @@ class Stack:
     def service_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    def metrics_url(self, service: str) -> str:
+        """Where a service instance (a name in `processes`) serves its metrics."""
+        return f"http://127.0.0.1:{self.ports[f'{service}_metrics']}/metrics"
+
     # -- whole stack -------------------------------------------------------------------------
     def start(self) -> None:
         ensure_tools()
@@ -210,6 +225,7 @@ class Stack:
             "DATABASE_URL": self.database_url(with_password=True),
             "WRITE_TOKENS_FILE": str(self.write_tokens_file),
             **{f"{s.upper()}_URL": self.service_url(s) for s in SERVICES},
+            **{f"{s.upper()}_METRICS_URL": self.metrics_url(s) for s in SERVICES},
             "LOGS_DIR": str(self.logs_dir),
         }
 
@@ -320,10 +336,19 @@ class Stack:
     ) -> str:
         """Another instance of `service` (a compose replica) on its own port, against the same
         database, with `env` added to its environment; returns its URL. `name` is its key in
-        `processes`, for stop_process/signal_process.
+        `processes`, for stop_process/signal_process. Its metrics get a port of their own too
+        (metrics_url) and a directory for its workers' files.
         """
         self.ports[name] = port or free_port()
-        env = {**self.service_env(service), "PORT": str(self.ports[name]), **(env or {})}
+        self.ports.setdefault(f"{name}_metrics", free_port())
+        metrics_dir = self.state_dir / "metrics" / name
+        env = {
+            **self.service_env(service),
+            "PORT": str(self.ports[name]),
+            "METRICS_PORT": str(self.ports[f"{name}_metrics"]),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            **(env or {}),
+        }
         self._spawn(name, container_command(service), env=env, cwd=self.state_dir)
         return self.service_url(name)
 

@@ -8,9 +8,9 @@ import sys
 import time
 
 import uvloop
+from stack_common.metrics_server import MetricsServer, clear_multiprocess_dir, mark_worker_dead
 
 from counter.logs import LOGCONFIG
-from counter.server import run_worker
 from counter.settings import Settings
 
 log = logging.getLogger("counter")
@@ -28,12 +28,18 @@ def raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def worker(settings: Settings) -> None:
+def worker(settings: Settings, metrics_server: MetricsServer | None) -> None:
     # Forked children inherit the supervisor's Python signal handlers; the worker installs its own
     # on its event loop, and until then the default (exit) is the right answer to SIGTERM.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if metrics_server is not None:
+        metrics_server.close_in_child()
     logging.config.dictConfig(LOGCONFIG)
+    # Imported in the worker: the server records metrics, and the supervisor must create none of
+    # its own (their files would count it as one more process).
+    from counter.server import run_worker
+
     uvloop.run(run_worker(settings))
 
 
@@ -41,11 +47,16 @@ def main() -> int:
     logging.config.dictConfig(LOGCONFIG)
     raise_open_files_limit()
     settings = Settings()
+    # Metrics: every worker's merged, served from here on METRICS_PORT (stack_common.metrics_server).
+    metrics_server = None
+    if settings.metrics_on:
+        clear_multiprocess_dir()
+        metrics_server = MetricsServer(settings.host, settings.metrics_port)
     # fork, not spawn: workers inherit the parsed settings; nothing asyncio exists yet to inherit.
     context = multiprocessing.get_context("fork")
 
     def new_worker(i: int) -> multiprocessing.Process:
-        process = context.Process(target=worker, args=(settings,), name=f"counter-{i}")
+        process = context.Process(target=worker, args=(settings, metrics_server), name=f"counter-{i}")
         process.start()
         return process
 
@@ -66,6 +77,8 @@ def main() -> int:
             process.join(timeout=0.5 / len(processes))
             if not process.is_alive() and not stopping:
                 log.error("worker %s exited with %s; starting a new one", process.name, process.exitcode)
+                if metrics_server is not None:
+                    mark_worker_dead(process.pid)
                 time.sleep(RESTART_BACKOFF_SECONDS)
                 processes[i] = new_worker(i)
 
