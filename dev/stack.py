@@ -374,12 +374,17 @@ class Stack:
             **{name: str(self.tls_dir / file) for name, file in TLS_FILES.items()},
         }
 
-    def start_nginx(self) -> None:
-        conf = render_nginx(self.nginx_dir, self.nginx_env(), self.https_env() if self.tls_dir else None)
+    def start_nginx(self, name: str = "nginx", **changed: str) -> None:
+        """The stack's nginx; or, under another `name`, one more beside it (HTTP only) with some of
+        the template's variables `changed` (another LISTEN_PORT, other upstreams)."""
+        folder = self.nginx_dir if name == "nginx" else self.state_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        https = self.https_env() if self.tls_dir and name == "nginx" else None
+        conf = render_nginx(folder, {**self.nginx_env(), **changed}, https)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        prefix = f"{self.nginx_dir}/"
-        self._run_logged("nginx", [nginx, "-t", "-q", "-p", prefix, "-c", str(conf), "-e", "stderr"])
-        self._spawn("nginx", [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", "daemon off;"])
+        prefix = f"{folder}/"
+        self._run_logged(name, [nginx, "-t", "-q", "-p", prefix, "-c", str(conf), "-e", "stderr"])
+        self._spawn(name, [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", "daemon off;"])
 
     def readiness_urls(self) -> list[str]:
         return [f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"]

@@ -152,7 +152,9 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     rows = {row["name"]: row for row in saved["results"]}
     expected = {
         "api-nginx",
+        "api-nginx-metrics-off",
         "legacy-nginx",
+        "legacy-nginx-metrics-off",
         "api-product-nginx",
         "api-direct",
         "legacy-direct",
@@ -179,6 +181,8 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     nginx_us = {name: row["cpu_us_per_request"]["nginx"] for name, row in rows.items()}
     assert nginx_us["api-direct"] < nginx_us["api-nginx"]
     assert rows["fastapi"]["cpu_us_per_request"]["services"] > 0
-    # Every one of the project's targets was checked (5 ratios, zero errors for 5 targets), pass or fail.
-    assert len(saved["run"]["checks"]) == 10
-    assert table.count("PASS  ") + table.count("FAIL  ") == 10
+    # Every one of the project's targets was checked (5 ratios, the metrics' cost twice, zero errors
+    # for 7 targets), pass or fail.
+    assert len(saved["run"]["checks"]) == 14
+    assert table.count("PASS  ") + table.count("FAIL  ") == 14
+    assert rows["legacy-nginx-metrics-off"]["cpu_us_per_request"]["nginx"] > 0

@@ -16,16 +16,19 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
 
-def multiprocess_dir() -> Path:
+def multiprocess_dir() -> Path | None:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not path:
-        raise RuntimeError("metrics are on (METRICS_PORT) but PROMETHEUS_MULTIPROC_DIR is not set")
-    return Path(path)
+    return Path(path) if path else None
 
 
-def clear_multiprocess_dir() -> None:
-    """Before any worker starts: the files of an earlier run would be counted again."""
+def prepare_multiprocess_dir(metrics_on: bool) -> None:
+    """Before any worker starts: the directory exists (workers write to it as soon as they import a
+    metric, even with metrics off) and is empty (files of an earlier run would be counted again)."""
     directory = multiprocess_dir()
+    if directory is None:
+        if metrics_on:
+            raise RuntimeError("metrics are on (METRICS_PORT) but PROMETHEUS_MULTIPROC_DIR is not set")
+        return
     directory.mkdir(parents=True, exist_ok=True)
     for entry in directory.iterdir():
         if entry.is_dir():
@@ -51,24 +54,27 @@ class MetricsServer:
 
 
 def mark_worker_dead(pid: int) -> None:
-    multiprocess.mark_process_dead(pid, path=str(multiprocess_dir()))
+    if (directory := multiprocess_dir()) is not None:
+        multiprocess.mark_process_dead(pid, path=str(directory))
 
 
 class GunicornHooks:
-    """gunicorn's server hooks for a service whose workers record metrics (its gunicorn_conf.py
-    assigns them): the directory emptied before the first fork, the merged metrics served from the
-    master, and each exited worker marked dead."""
+    """gunicorn's server hooks (each gunicorn_conf.py assigns them): the directory prepared before
+    the first fork; with metrics on, every worker's merged metrics served from the master, which
+    lets go of them again in each forked worker; each exited worker marked dead."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, metrics_on: bool, host: str, port: int) -> None:
+        self._metrics_on = metrics_on
         self._host = host
         self._port = port
         self._server: MetricsServer | None = None
 
     def on_starting(self, arbiter: object) -> None:
-        clear_multiprocess_dir()
+        prepare_multiprocess_dir(self._metrics_on)
 
     def when_ready(self, arbiter: object) -> None:
-        self._server = MetricsServer(self._host, self._port)
+        if self._metrics_on:
+            self._server = MetricsServer(self._host, self._port)
 
     def post_fork(self, arbiter: object, worker: object) -> None:
         if self._server is not None:

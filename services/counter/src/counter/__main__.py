@@ -8,7 +8,7 @@ import sys
 import time
 
 import uvloop
-from stack_common.metrics_server import MetricsServer, clear_multiprocess_dir, mark_worker_dead
+from stack_common.metrics_server import MetricsServer, mark_worker_dead, prepare_multiprocess_dir
 
 from counter.logs import LOGCONFIG
 from counter.settings import Settings
@@ -48,10 +48,8 @@ def main() -> int:
     raise_open_files_limit()
     settings = Settings()
     # Metrics: every worker's merged, served from here on METRICS_PORT (stack_common.metrics_server).
-    metrics_server = None
-    if settings.metrics_on:
-        clear_multiprocess_dir()
-        metrics_server = MetricsServer(settings.host, settings.metrics_port)
+    prepare_multiprocess_dir(settings.metrics_on)
+    metrics_server = MetricsServer(settings.host, settings.metrics_port) if settings.metrics_on else None
     # fork, not spawn: workers inherit the parsed settings; nothing asyncio exists yet to inherit.
     context = multiprocessing.get_context("fork")
 
@@ -77,8 +75,7 @@ def main() -> int:
             process.join(timeout=0.5 / len(processes))
             if not process.is_alive() and not stopping:
                 log.error("worker %s exited with %s; starting a new one", process.name, process.exitcode)
-                if metrics_server is not None:
-                    mark_worker_dead(process.pid)
+                mark_worker_dead(process.pid)
                 time.sleep(RESTART_BACKOFF_SECONDS)
                 processes[i] = new_worker(i)
 

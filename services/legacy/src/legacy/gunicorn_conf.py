@@ -18,10 +18,9 @@ graceful_timeout = 20
 control_socket_disable = True
 logconfig_dict = LOGCONFIG
 
-# Metrics: every worker's merged, served by the master on METRICS_PORT (stack_common.metrics_server).
-if settings.metrics_on:
-    metrics_hooks = GunicornHooks(settings.host, settings.metrics_port)
-    on_starting = metrics_hooks.on_starting
-    when_ready = metrics_hooks.when_ready
-    post_fork = metrics_hooks.post_fork
-    child_exit = metrics_hooks.child_exit
+# Metrics (METRICS_PORT, 0 = off): every worker's merged, served by the master (stack_common.metrics_server).
+metrics_hooks = GunicornHooks(settings.metrics_on, settings.host, settings.metrics_port)
+on_starting = metrics_hooks.on_starting
+when_ready = metrics_hooks.when_ready
+post_fork = metrics_hooks.post_fork
+child_exit = metrics_hooks.child_exit
