@@ -181,6 +181,7 @@ def start_metrics_off(stack: Stack) -> dict[str, Target]:
     stack.start_nginx(
         "bench-nginx-metrics-off",
         LISTEN_PORT=str(port),
+        STATUS_LISTEN=f"127.0.0.1:{free_port()}",
         API_UPSTREAM=api.removeprefix("http://"),
         LEGACY_UPSTREAM=legacy.removeprefix("http://"),
     )

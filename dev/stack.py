@@ -41,6 +41,7 @@ DEFAULT_PORTS = {
     "api_metrics": 9100,
     "legacy_metrics": 9101,
     "counter_metrics": 9102,
+    "nginx_status": 8090,  # nginx's stub_status, for its Prometheus exporter
 }
 DATABASE = "products"
 SUPERUSER = "postgres"
@@ -53,6 +54,7 @@ WRITE_TOKENS = "api_write_tokens"
 # make certs writes these; with both present, nginx also serves HTTPS (nginx/https.conf.template).
 TLS_DIR = ROOT / ".certs"
 TLS_FILES = {"TLS_CERTIFICATE": "server.crt", "TLS_KEY": "server.key"}
+MONITOR_USER = "monitor"  # postgres_exporter's role (pg_monitor only)
 DEBIAN_PACKAGES = {"initdb": "postgresql", "nginx": "nginx", "envsubst": "gettext-base"}
 
 
@@ -235,7 +237,7 @@ class Stack:
 
     def _write_secrets(self) -> None:
         # What scripts/make-secrets.sh makes for compose, here for this stack alone.
-        roles = [SUPERUSER, *SERVICES]
+        roles = [SUPERUSER, *SERVICES, MONITOR_USER]
         for path in [*map(self.password_file, roles), self.write_tokens_file]:
             if not path.exists():
                 path.write_text(secrets.token_urlsafe(32) + "\n")
@@ -294,6 +296,8 @@ class Stack:
             "PGPORT": str(self.ports["postgres"]),
             "POSTGRES_USER": SUPERUSER,
             "POSTGRES_DB": DATABASE,
+            "MONITOR_DB_USER": MONITOR_USER,
+            "MONITOR_DB_PASSWORD_FILE": str(self.password_file(MONITOR_USER)),
             "SEED_SCALE": str(self.seed_scale),
             "WORKERS": str(self.worker_count),
             **{f"{s.upper()}_DB_PASSWORD_FILE": str(self.password_file(s)) for s in SERVICES},
@@ -364,6 +368,7 @@ class Stack:
             # Loopback is where make bench and make loadtest come from; tests reach the limits
             # from other loopback addresses (127.0.0.2, …).
             "LIMIT_EXEMPT_CIDR": "127.0.0.1/32",
+            "STATUS_LISTEN": f"127.0.0.1:{self.ports['nginx_status']}",
             "REAL_IP_FROM": os.environ.get("REAL_IP_FROM", "0.0.0.0/32"),
         }
 
