@@ -98,6 +98,28 @@ def apt_install(packages: list[str]) -> None:
     raise SystemExit(f"missing: {names}. Install them (Debian/Ubuntu: sudo apt-get install {names})")
 
 
+def promtool() -> str:
+    """Prometheus's promtool (config, rules and rule unit tests): on PATH, or taken out of Debian's
+    `prometheus` package into .state/tools without installing it (its postinst would start a server)."""
+    found = shutil.which("promtool")
+    if found:
+        return found
+    tools = ROOT / ".state" / "tools"
+    binary = tools / "usr" / "bin" / "promtool"
+    if not binary.exists():
+        if not shutil.which("apt-get"):
+            raise SystemExit("missing: promtool (Prometheus's; Debian/Ubuntu: in the prometheus package)")
+        debs = tools / "debs"
+        debs.mkdir(parents=True, exist_ok=True)
+        download = ["apt-get", "download", "-qq", "prometheus"]
+        if subprocess.run(download, cwd=debs, capture_output=True).returncode != 0 and os.geteuid() == 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(download, cwd=debs, check=True, capture_output=True)
+        for deb in debs.glob("prometheus_*.deb"):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(tools)], check=True)
+    return str(binary)
+
+
 def container_command(service: str) -> list[str]:
     """The CMD of services/<service>/Dockerfile: the native run starts exactly what the image does."""
     dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
