@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import asyncpg
 import httpx
 import pytest
 import websockets
@@ -165,3 +166,25 @@ def test_nginx_stub_status_answers_on_its_own_listener_only(stack: Stack, http: 
     status = httpx.get(f"http://127.0.0.1:{stack.ports['nginx_status']}/stub_status", timeout=5)
     assert status.status_code == 200 and status.text.startswith("Active connections:")
     assert http.get("/stub_status").status_code == 404
+
+
+@pytest.mark.native
+def test_the_monitor_role_reads_statistics_and_nothing_of_the_catalogue(stack: Stack) -> None:
+    """postgres_exporter's login (postgres/04-monitor-role.sh): pg_monitor, and no table."""
+    password = (stack.secrets_dir / "monitor_db_password").read_text().strip()
+    dsn = f"postgresql://monitor:{password}@127.0.0.1:{stack.ports['postgres']}/products"
+
+    async def check() -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            assert await connection.fetchval("SELECT pg_has_role('monitor', 'pg_monitor', 'member')")
+            assert await connection.fetchval("SELECT count(*) FROM pg_stat_activity") >= 1
+            assert not await connection.fetchval("SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = 'monitor'")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.fetch("SELECT * FROM brand LIMIT 1")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute("DELETE FROM counter_presence")
+        finally:
+            await connection.close()
+
+    asyncio.run(check())
