@@ -45,6 +45,7 @@ def test_make_loadtest_passes_its_thresholds_and_writes_the_reports(
             "RUN_TIME=8s",
             f"RESULTS_DIR={tmp_path}",
             f"WRITE_TOKEN_FILE={write_tokens_file}",
+            f"PROMETHEUS_URL=http://127.0.0.1:{free_port()}",  # none there: the view is skipped
         ],
         cwd=ROOT,
         env=clean_env(),
@@ -56,6 +57,8 @@ def test_make_loadtest_passes_its_thresholds_and_writes_the_reports(
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert run.stdout.rstrip().splitlines()[-2:] == ["Thresholds: PASS", f"reports: {tmp_path}/"]
     assert (tmp_path / "report.html").stat().st_size > 0
+    assert "server-side view skipped: no Prometheus at" in run.stderr
+    assert not (tmp_path / "server_view.json").exists()
     with (tmp_path / "stats_stats.csv").open() as f:
         rows = {(row["Type"], row["Name"]): row for row in csv.DictReader(f)}
     # Every row is a known route, none failed, and each user class's main route was exercised.

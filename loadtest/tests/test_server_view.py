@@ -1,0 +1,58 @@
+"""The services' view of a load test (loadtest/server_view.py): against compose's Prometheus, make
+loadtest prints and saves p95 per route as the services measured it, beside Locust's, and the peak
+of pool waiters. (Without a Prometheus the run goes on as before: loadtest/tests/test_runs.py.)"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dev.stack import ROOT
+from loadtest import server_view
+from loadtest.routes import ROUTES
+from loadtest.tests.test_runs import clean_env
+
+
+def make_loadtest(base_url: str, results: Path, prometheus_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", "loadtest", f"HOST={base_url}", "USERS=12", "SPAWN_RATE=12",
+         "RUN_TIME=10s", f"RESULTS_DIR={results}", f"PROMETHEUS_URL={prometheus_url}"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=180, check=False,
+    )
+
+
+def test_every_http_route_of_the_scenarios_names_the_route_its_service_counts() -> None:
+    for route in ROUTES.values():
+        assert (route.served_as is None) == (route.method == "WS"), route
+
+
+def test_locusts_p95_is_put_beside_the_services_route(tmp_path: Path) -> None:
+    stats = tmp_path / "stats.csv"
+    stats.write_text(
+        "Type,Name,Request Count,95%\n"
+        "GET,/api/products/[id],10,12\nGET,/api/products/[missing id],3,9\nGET,/legacy/brands,5,4\n"
+        ",Aggregated,18,11\n"
+    )
+    view = {
+        "since": 0, "until": 60, "peak_pool_waiters": {"api": 2, "legacy": 0},
+        "routes": [{"job": "api", "route": "/products/{product_id}", "method": "GET", "requests": 13, "p95_ms": 3.5}],
+    }
+    text = server_view.table(view, server_view.locust_p95(stats))
+    assert "12 (/api/products/[id]), 9 (/api/products/[missing id])" in text
+    assert text.splitlines()[2].split()[:5] == ["api", "GET", "/products/{product_id}", "13", "3.5"]
+    assert text.endswith("Peak requests waiting for a pooled connection: api 2, legacy 0")
+
+
+@pytest.mark.compose
+def test_make_loadtest_prints_and_saves_the_services_view(base_url: str, tmp_path: Path) -> None:
+    run = make_loadtest(base_url, tmp_path, os.environ["STACK_PROMETHEUS_URL"])
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "Server side (Prometheus" in run.stdout
+    saved = json.loads((tmp_path / "server_view.json").read_text())
+    rows = {(row["job"], row["method"], row["route"]): row for row in saved["routes"]}
+    for key in [("api", "GET", "/products/{product_id}"), ("api", "POST", "/products"), ("legacy", "GET", "/brands")]:
+        assert rows[key]["requests"] > 0 and rows[key]["p95_ms"] > 0, rows.get(key)
+    assert set(saved["peak_pool_waiters"]) == {"api", "legacy"}
+    assert (tmp_path / "server_view.txt").read_text() in run.stdout
