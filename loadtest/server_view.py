@@ -27,7 +27,9 @@ SCRAPE_WAIT_SECONDS = 30
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--prometheus", required=True, help="Prometheus's base URL")
     parser.add_argument("--since", type=float, required=True, help="the run's start, Unix seconds")
     parser.add_argument("--stats", type=Path, help="Locust's stats CSV (its p95 per request name)")
@@ -49,7 +51,9 @@ class Prometheus:
         """Until every service target has been scraped after `moment`, so the run's last requests count."""
         deadline = time.monotonic() + SCRAPE_WAIT_SECONDS
         while time.monotonic() < deadline:
-            found = self.client.get("/api/v1/targets", params={"state": "active"}).json()["data"]["activeTargets"]
+            found = self.client.get("/api/v1/targets", params={"state": "active"}).json()["data"][
+                "activeTargets"
+            ]
             services = [t for t in found if t["labels"]["job"] in ("api", "legacy")]
             if services and all(
                 datetime.datetime.fromisoformat(t["lastScrape"]).timestamp() > moment for t in services
@@ -115,7 +119,9 @@ def table(view: dict, client_side: dict[tuple[str, str], list[tuple[str, float]]
         locust = client_side.get((row["job"], row["route"]), [])
         theirs = ", ".join(f"{p95:g} ({name})" for name, p95 in locust) or "-"
         p95 = "-" if row["p95_ms"] is None else f"{row['p95_ms']:g}"
-        lines.append(f"{row['job']:<8} {row['method']:<7} {row['route']:<30} {row['requests']:>9} {p95:>8}  {theirs}")
+        lines.append(
+            f"{row['job']:<8} {row['method']:<7} {row['route']:<30} {row['requests']:>9} {p95:>8}  {theirs}"
+        )
     waiters = ", ".join(f"{job} {count}" for job, count in sorted(view["peak_pool_waiters"].items())) or "-"
     lines.append(f"Peak requests waiting for a pooled connection: {waiters}")
     return "\n".join(lines)

@@ -186,3 +186,15 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     assert len(saved["run"]["checks"]) == 14
     assert table.count("PASS  ") + table.count("FAIL  ") == 14
     assert rows["legacy-nginx-metrics-off"]["cpu_us_per_request"]["nginx"] > 0
+
+
+def test_metrics_cost_is_checked_against_the_twin_with_metrics_off() -> None:
+    def row(name: str, requests_per_s: float) -> dict:
+        return dict(name=name, label=name, kind="ours", requests_per_s=requests_per_s, errors=0, timeouts=0)
+
+    rows = [row("api-nginx", 9600), row("api-nginx-metrics-off", 10000)]
+    rows += [row("legacy-nginx", 18000), row("legacy-nginx-metrics-off", 20000)]
+    found = report.checks(rows)
+    costs = {c.description.split()[2]: c for c in found if c.description.startswith("metrics cost")}
+    assert costs["api-nginx"].passed and costs["api-nginx"].measured == "0.96×"
+    assert not costs["legacy-nginx"].passed and costs["legacy-nginx"].measured == "0.90×"

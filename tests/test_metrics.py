@@ -16,13 +16,33 @@ from dev.stack import SERVICES, Stack
 
 # Families each service must expose (its own names; the pool and batch ones are shared).
 EXPECTED = {
-    "api": {"http_request_duration_seconds", "http_requests_in_flight", "db_pool_connections",
-            "db_pool_max_connections", "db_pool_in_use", "db_pool_waiters", "db_batch_size"},
-    "legacy": {"http_request_duration_seconds", "http_requests_in_flight", "db_pool_connections",
-               "db_pool_max_connections", "db_pool_in_use", "db_pool_waiters", "db_batch_size"},
-    "counter": {"counter_sockets", "counter_users_shown", "counter_broadcasts", "counter_broadcast_duration_seconds",
-                "counter_heartbeat_duration_seconds", "counter_heartbeat_failures",
-                "counter_heartbeat_last_success_timestamp_seconds"},
+    "api": {
+        "http_request_duration_seconds",
+        "http_requests_in_flight",
+        "db_pool_connections",
+        "db_pool_max_connections",
+        "db_pool_in_use",
+        "db_pool_waiters",
+        "db_batch_size",
+    },
+    "legacy": {
+        "http_request_duration_seconds",
+        "http_requests_in_flight",
+        "db_pool_connections",
+        "db_pool_max_connections",
+        "db_pool_in_use",
+        "db_pool_waiters",
+        "db_batch_size",
+    },
+    "counter": {
+        "counter_sockets",
+        "counter_users_shown",
+        "counter_broadcasts",
+        "counter_broadcast_duration_seconds",
+        "counter_heartbeat_duration_seconds",
+        "counter_heartbeat_failures",
+        "counter_heartbeat_last_success_timestamp_seconds",
+    },
 }
 # One request of every route, through nginx: (method, path, route template as the service labels it).
 API_ROUTES = [
@@ -111,7 +131,9 @@ def test_a_request_of_each_route_counts_once_across_the_workers(stack: Stack, ht
         )
         assert 0 < took < 20 * 5
         # The shared read answered the twenty in at most twenty round trips, each of one or more.
-        batches = total(after, "db_batch_size_count", read="brands") - total(before, "db_batch_size_count", read="brands")
+        batches = total(after, "db_batch_size_count", read="brands") - total(
+            before, "db_batch_size_count", read="brands"
+        )
         assert 1 <= batches <= 20
 
 
@@ -141,7 +163,9 @@ def test_the_counters_sockets_metric_matches_the_clients_connected(stack: Stack,
         clients = [await websockets.connect(ws_url, open_timeout=10) for _ in range(12)]
         try:
             await asyncio.gather(*(client.recv() for client in clients))
-            await asyncio.to_thread(wait_for, lambda: sockets() == baseline + 12, f"not {baseline + 12} sockets")
+            await asyncio.to_thread(
+                wait_for, lambda: sockets() == baseline + 12, f"not {baseline + 12} sockets"
+            )
             samples = scrape(stack.metrics_url("counter"))
             per_process = [v for (name, _), v in samples.items() if name == "counter_sockets"]
             assert len(per_process) == 2  # one series per worker process
@@ -179,7 +203,9 @@ def test_the_monitor_role_reads_statistics_and_nothing_of_the_catalogue(stack: S
         try:
             assert await connection.fetchval("SELECT pg_has_role('monitor', 'pg_monitor', 'member')")
             assert await connection.fetchval("SELECT count(*) FROM pg_stat_activity") >= 1
-            assert not await connection.fetchval("SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = 'monitor'")
+            assert not await connection.fetchval(
+                "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = 'monitor'"
+            )
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await connection.fetch("SELECT * FROM brand LIMIT 1")
             with pytest.raises(asyncpg.InsufficientPrivilegeError):

@@ -65,8 +65,13 @@ def test_prometheus_is_opt_in_and_its_ui_is_on_loopback_only() -> None:
 
 def test_nginx_exporter_reads_stub_status_on_the_unpublished_listener() -> None:
     [scrape_uri] = COMPOSE["services"]["nginx-exporter"]["command"]
-    assert scrape_uri == f"--nginx.scrape-uri=http://nginx:{environment('nginx')['STATUS_LISTEN']}/stub_status"
-    assert all(not port.endswith(f":{environment('nginx')['STATUS_LISTEN']}") for port in COMPOSE["services"]["nginx"]["ports"])
+    assert (
+        scrape_uri == f"--nginx.scrape-uri=http://nginx:{environment('nginx')['STATUS_LISTEN']}/stub_status"
+    )
+    assert all(
+        not port.endswith(f":{environment('nginx')['STATUS_LISTEN']}")
+        for port in COMPOSE["services"]["nginx"]["ports"]
+    )
 
 
 def test_postgres_exporter_logs_in_as_the_monitor_role_with_a_secret() -> None:

@@ -19,7 +19,10 @@ from tests.test_metrics import API_ROUTES, LEGACY_ROUTES
 pytestmark = pytest.mark.compose
 JOBS = {"api", "legacy", "counter", "nginx", "postgres", "prometheus"}
 # Docker's healthchecks call /healthz on their own: its count moves without us.
-QUIET_ROUTES = {"api": [r for r in API_ROUTES if r[2] != "/healthz"], "legacy": [r for r in LEGACY_ROUTES if r[2] != "/healthz"]}
+QUIET_ROUTES = {
+    "api": [r for r in API_ROUTES if r[2] != "/healthz"],
+    "legacy": [r for r in LEGACY_ROUTES if r[2] != "/healthz"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,10 @@ def query(prometheus: httpx.Client, promql: str) -> list[dict[str, Any]]:
 
 
 def by_labels(prometheus: httpx.Client, promql: str, *labels: str) -> dict[tuple[str, ...], float]:
-    return {tuple(r["metric"].get(label, "") for label in labels): float(r["value"][1]) for r in query(prometheus, promql)}
+    return {
+        tuple(r["metric"].get(label, "") for label in labels): float(r["value"][1])
+        for r in query(prometheus, promql)
+    }
 
 
 def targets(prometheus: httpx.Client) -> list[dict[str, Any]]:
@@ -74,19 +80,29 @@ def test_every_scrape_target_is_up(prometheus: httpx.Client) -> None:
         found = targets(prometheus)
         return {t["labels"]["job"] for t in found} == JOBS and all(t["health"] == "up" for t in found)
 
-    wait_for(all_up, f"not every job up: {[(t['labels'], t['health'], t['lastError']) for t in targets(prometheus)]}")
+    wait_for(
+        all_up,
+        f"not every job up: {[(t['labels'], t['health'], t['lastError']) for t in targets(prometheus)]}",
+    )
     # The exporters reach what they export: nginx's stub_status, PostgreSQL as the monitor role.
     assert by_labels(prometheus, "nginx_up", "job") == {("nginx",): 1.0}
     assert by_labels(prometheus, "pg_up", "job") == {("postgres",): 1.0}
     # The rules loaded; with every target up, TargetDown is quiet. (The others may be pending here:
     # the fault tests before this one answer 503s on purpose.)
     groups = prometheus.get("/api/v1/rules").json()["data"]["groups"]
-    alerts = {rule["name"]: rule["state"] for group in groups for rule in group["rules"] if rule["type"] == "alerting"}
+    alerts = {
+        rule["name"]: rule["state"]
+        for group in groups
+        for rule in group["rules"]
+        if rule["type"] == "alerting"
+    }
     assert set(alerts) == {"ServerErrors", "TargetDown", "PoolWaiters", "CounterDisagreement"}
     assert alerts["TargetDown"] == "inactive"
 
 
-def test_a_request_of_each_route_counts_once_across_workers(prometheus: httpx.Client, http: httpx.Client) -> None:
+def test_a_request_of_each_route_counts_once_across_workers(
+    prometheus: httpx.Client, http: httpx.Client
+) -> None:
     promql = "sum by (job, route, method, status) (http_request_duration_seconds_count)"
     after_next_scrape(prometheus, {"api", "legacy"})
     before = by_labels(prometheus, promql, "job", "route", "method", "status")
@@ -97,7 +113,9 @@ def test_a_request_of_each_route_counts_once_across_workers(prometheus: httpx.Cl
     after_next_scrape(prometheus, {"api", "legacy"})
     after = by_labels(prometheus, promql, "job", "route", "method", "status")
     for key in sent:
-        assert after.get(key, 0) - before.get(key, 0) == 1, f"{key} counted {after.get(key, 0) - before.get(key, 0)} times"
+        assert after.get(key, 0) - before.get(key, 0) == 1, (
+            f"{key} counted {after.get(key, 0) - before.get(key, 0)} times"
+        )
 
 
 def test_a_histograms_count_matches_the_requests_sent(prometheus: httpx.Client, http: httpx.Client) -> None:
@@ -113,12 +131,19 @@ def test_a_histograms_count_matches_the_requests_sent(prometheus: httpx.Client, 
     assert count == after
     # The recording rule has the route's p95 as the service measured it.
     wait_for(
-        lambda: bool(query(prometheus, 'job_route_method:http_request_duration_seconds:p95_1m{job="legacy",route="/brands"}')),
+        lambda: bool(
+            query(
+                prometheus,
+                'job_route_method:http_request_duration_seconds:p95_1m{job="legacy",route="/brands"}',
+            )
+        ),
         "no recorded p95 for legacy /brands",
     )
 
 
-def test_the_counters_sockets_match_the_clients_across_scaled_replicas(prometheus: httpx.Client, ws_url: str) -> None:
+def test_the_counters_sockets_match_the_clients_across_scaled_replicas(
+    prometheus: httpx.Client, ws_url: str
+) -> None:
     """docker compose up --scale counter=2: Prometheus finds the second replica by itself, and the
     sockets of both replicas' processes add up to the clients connected through nginx."""
 
