@@ -96,27 +96,27 @@ def server_view(prometheus: Prometheus, since: float, until: float) -> dict:
     return {"since": since, "until": until, "routes": routes, "peak_pool_waiters": peak_waiters}
 
 
-def locust_p95(stats: Path | None) -> dict[tuple[str, str], list[tuple[str, float]]]:
-    """Locust's p95 by the (service, route template) each of its request names is served as."""
-    found: dict[tuple[str, str], list[tuple[str, float]]] = {}
+def locust_p95(stats: Path | None) -> dict[tuple[str, str, str], list[tuple[str, float]]]:
+    """Locust's p95 by the (service, route template, method) each of its request names is served as."""
+    found: dict[tuple[str, str, str], list[tuple[str, float]]] = {}
     if stats is None or not stats.exists():
         return found
     with stats.open() as f:
         for row in csv.DictReader(f):
             route = ROUTES.get((row["Type"], row["Name"]))
             if route is not None and route.served_as is not None and row["95%"] not in ("", "N/A"):
-                found.setdefault(route.served_as, []).append((route.name, float(row["95%"])))
+                found.setdefault((*route.served_as, route.method), []).append((route.name, float(row["95%"])))
     return found
 
 
-def table(view: dict, client_side: dict[tuple[str, str], list[tuple[str, float]]]) -> str:
+def table(view: dict, client_side: dict[tuple[str, str, str], list[tuple[str, float]]]) -> str:
     window = int(view["until"] - view["since"])
     lines = [
         f"Server side (Prometheus, the run's {window} s), beside Locust's p95:",
         f"{'service':<8} {'method':<7} {'route':<30} {'requests':>9} {'p95 ms':>8}  Locust p95 ms",
     ]
     for row in view["routes"]:
-        locust = client_side.get((row["job"], row["route"]), [])
+        locust = client_side.get((row["job"], row["route"], row["method"]), [])
         theirs = ", ".join(f"{p95:g} ({name})" for name, p95 in locust) or "-"
         p95 = "-" if row["p95_ms"] is None else f"{row['p95_ms']:g}"
         lines.append(

@@ -27,6 +27,9 @@ def make_loadtest(base_url: str, results: Path, prometheus_url: str) -> subproce
             "RUN_TIME=10s",
             f"RESULTS_DIR={results}",
             f"PROMETHEUS_URL={prometheus_url}",
+            # What is tested here is the view, not the speed of a machine the other suites share.
+            "MAX_FAIL_RATIO=0.5",
+            *(f"P95_{group}_MS=60000" for group in ("API_READ", "API_WRITE", "LEGACY", "COUNTER")),
         ],
         cwd=ROOT,
         env=clean_env(),
@@ -46,7 +49,9 @@ def test_locusts_p95_is_put_beside_the_services_route(tmp_path: Path) -> None:
     stats = tmp_path / "stats.csv"
     stats.write_text(
         "Type,Name,Request Count,95%\n"
-        "GET,/api/products/[id],10,12\nGET,/api/products/[missing id],3,9\nGET,/legacy/brands,5,4\n"
+        "GET,/api/products/[id],10,12\nGET,/api/products/[missing id],3,9\n"
+        "DELETE,/api/products/[id],2,30\n"
+        "GET,/legacy/brands,5,4\n"
         ",Aggregated,18,11\n"
     )
     view = {
