@@ -4,40 +4,13 @@ of pool waiters. (Without a Prometheus the run goes on as before: loadtest/tests
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from dev.stack import ROOT
 from loadtest import server_view
 from loadtest.routes import ROUTES
-from loadtest.tests.test_runs import clean_env
-
-
-def make_loadtest(base_url: str, results: Path, prometheus_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "loadtest",
-            f"HOST={base_url}",
-            "USERS=12",
-            "SPAWN_RATE=12",
-            "RUN_TIME=10s",
-            f"RESULTS_DIR={results}",
-            f"PROMETHEUS_URL={prometheus_url}",
-            # What is tested here is the view, not the speed of a machine the other suites share.
-            "MAX_FAIL_RATIO=0.5",
-            *(f"P95_{group}_MS=60000" for group in ("API_READ", "API_WRITE", "LEGACY", "COUNTER")),
-        ],
-        cwd=ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+from loadtest.tests.test_runs import make_loadtest
 
 
 def test_every_http_route_of_the_scenarios_names_the_route_its_service_counts() -> None:
@@ -69,8 +42,16 @@ def test_locusts_p95_is_put_beside_the_services_route(tmp_path: Path) -> None:
 
 
 @pytest.mark.compose
-def test_make_loadtest_prints_and_saves_the_services_view(base_url: str, tmp_path: Path) -> None:
-    run = make_loadtest(base_url, tmp_path, os.environ["STACK_PROMETHEUS_URL"])
+def test_make_loadtest_prints_and_saves_the_services_view(
+    base_url: str, write_tokens_file: Path, tmp_path: Path
+) -> None:
+    # What is tested here is the view, not the speed of a machine the other suites share.
+    loose = [
+        "MAX_FAIL_RATIO=0.5",
+        *(f"P95_{group}_MS=60000" for group in ("API_READ", "API_WRITE", "LEGACY", "COUNTER")),
+    ]
+    prometheus = f"PROMETHEUS_URL={os.environ['STACK_PROMETHEUS_URL']}"
+    run = make_loadtest(base_url, write_tokens_file, tmp_path, prometheus, "RUN_TIME=10s", *loose)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "Server side (Prometheus" in run.stdout
     saved = json.loads((tmp_path / "server_view.json").read_text())
