@@ -62,17 +62,23 @@ class Prometheus:
             time.sleep(1)
 
 
+def during_run(metric: str, by: str, seconds: int) -> str:
+    """PromQL: how much `metric` (a counter) grew during the run, summed `by` labels, exactly.
+
+    The value at the end minus the value at the start, a series born during the run counting from
+    0. (increase() would extrapolate, and miss what a series counted before its first scrape.)
+    """
+    now = f"sum by ({by}) ({metric})"
+    return f"{now} - (sum by ({by}) ({metric} offset {seconds}s) or 0 * {now})"
+
+
 def server_view(prometheus: Prometheus, since: float, until: float) -> dict:
-    window = f"{max(int(until - since), 15)}s"
-    p95 = prometheus.query(
-        "histogram_quantile(0.95, sum by (job, route, method, le) "
-        f"(increase(http_request_duration_seconds_bucket[{window}])))",
-        until,
-    )
-    requests = prometheus.query(
-        f"sum by (job, route, method) (increase(http_request_duration_seconds_count[{window}]))", until
-    )
-    waiters = prometheus.query(f"max_over_time(sum by (job) (db_pool_waiters)[{window}:1s])", until)
+    seconds = max(int(until - since), 1)
+    buckets = during_run("http_request_duration_seconds_bucket", "job, route, method, le", seconds)
+    p95 = prometheus.query(f"histogram_quantile(0.95, {buckets})", until)
+    counts = during_run("http_request_duration_seconds_count", "job, route, method", seconds)
+    requests = prometheus.query(counts, until)
+    waiters = prometheus.query(f"max_over_time(sum by (job) (db_pool_waiters)[{seconds}s:1s])", until)
 
     def key(result: dict) -> tuple[str, str, str]:
         labels = result["metric"]
@@ -89,7 +95,7 @@ def server_view(prometheus: Prometheus, since: float, until: float) -> dict:
         }
         for r in p95
         for job, route, method in [key(r)]
-        if counted.get((job, route, method))
+        if counted.get((job, route, method), 0) > 0  # (below 0: the service restarted meanwhile)
     ]
     routes.sort(key=lambda row: (row["job"], row["route"], row["method"]))
     peak_waiters = {r["metric"].get("job", ""): round(float(r["value"][1])) for r in waiters}
@@ -112,7 +118,7 @@ def locust_p95(stats: Path | None) -> dict[tuple[str, str, str], list[tuple[str,
 def table(view: dict, client_side: dict[tuple[str, str, str], list[tuple[str, float]]]) -> str:
     window = int(view["until"] - view["since"])
     lines = [
-        f"Server side (Prometheus, the run's {window} s), beside Locust's p95:",
+        f"Server side (Prometheus, the {window} s since the run started), beside Locust's p95:",
         f"{'service':<8} {'method':<7} {'route':<30} {'requests':>9} {'p95 ms':>8}  Locust p95 ms",
     ]
     for row in view["routes"]:
@@ -130,10 +136,10 @@ def table(view: dict, client_side: dict[tuple[str, str, str], list[tuple[str, fl
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     prometheus = Prometheus(args.prometheus)
-    until = time.time()
     try:
-        prometheus.wait_for_scrape_after(until)
-        view = server_view(prometheus, args.since, until)
+        # The scrape after the run has its last requests; the window ends after it.
+        prometheus.wait_for_scrape_after(time.time())
+        view = server_view(prometheus, args.since, time.time())
     except (httpx.HTTPError, KeyError, ValueError, RuntimeError) as exc:
         print(f"server-side view skipped: no Prometheus at {args.prometheus} ({exc})", file=sys.stderr)
         return 0
