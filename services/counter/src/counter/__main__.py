@@ -6,6 +6,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import uvloop
 from stack_common.metrics_server import MetricsServer, mark_worker_dead, prepare_multiprocess_dir
@@ -28,7 +29,11 @@ def raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def worker(settings: Settings, metrics_server: MetricsServer | None) -> None:
+def worker(
+    settings: Settings,
+    run_worker: Callable[[Settings], Awaitable[None]],
+    metrics_server: MetricsServer | None,
+) -> None:
     # Forked children inherit the supervisor's Python signal handlers; the worker installs its own
     # on its event loop, and until then the default (exit) is the right answer to SIGTERM.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -36,10 +41,6 @@ def worker(settings: Settings, metrics_server: MetricsServer | None) -> None:
     if metrics_server is not None:
         metrics_server.close_in_child()
     logging.config.dictConfig(LOGCONFIG)
-    # Imported in the worker: the server records metrics, and the supervisor must create none of
-    # its own (their files would count it as one more process).
-    from counter.server import run_worker
-
     uvloop.run(run_worker(settings))
 
 
@@ -47,14 +48,22 @@ def main() -> int:
     logging.config.dictConfig(LOGCONFIG)
     raise_open_files_limit()
     settings = Settings()
-    # Metrics: every worker's merged, served from here on METRICS_PORT (stack_common.metrics_server).
+    # The server is imported here, before the fork, so each worker starts serving at once. Its
+    # metrics create files for this process too (at import, in PROMETHEUS_MULTIPROC_DIR): the
+    # directory is emptied after it, since the supervisor records nothing and must not count as a
+    # process. Then every worker's metrics, merged, are served from here on METRICS_PORT.
+    prepare_multiprocess_dir(settings.metrics_on)
+    from counter.server import run_worker
+
     prepare_multiprocess_dir(settings.metrics_on)
     metrics_server = MetricsServer(settings.host, settings.metrics_port) if settings.metrics_on else None
     # fork, not spawn: workers inherit the parsed settings; nothing asyncio exists yet to inherit.
     context = multiprocessing.get_context("fork")
 
     def new_worker(i: int) -> multiprocessing.Process:
-        process = context.Process(target=worker, args=(settings, metrics_server), name=f"counter-{i}")
+        process = context.Process(
+            target=worker, args=(settings, run_worker, metrics_server), name=f"counter-{i}"
+        )
         process.start()
         return process
 

@@ -44,6 +44,9 @@ class Counter:
         self._next_flush = 0.0
         self._flush_handle: asyncio.Handle | None = None
         self._record = settings.metrics_on
+        if self._record:  # this process's series exist from its start, not from its first client
+            metrics.SOCKETS.set(0)
+            metrics.USERS_SHOWN.set(0)
 
     def schedule_broadcast(self) -> None:
         """Send the current count soon: a lone change on the next loop iteration, a burst of a
