@@ -18,6 +18,7 @@ TEST_HTTPS_PORT ?= $(shell echo $$(( $(TEST_HTTP_PORT) + 3 )))
 # side by side, given as its first three numbers. FRONT_SUBNET, if set, names it instead (the
 # /24 the front network used to take).
 TEST_LOAD_NET ?= $(or $(patsubst %.0/24,%,$(FRONT_SUBNET)),172.30.90)
+TEST_PROMETHEUS_PORT ?= 18090
 PYTEST_ARGS ?=
 # make loadtest: the target (nginx of `make dev` or of the compose stack) and the load; thresholds
 # and ALLOWED_HOSTS are passed on only when set (defaults and meaning: loadtest/README.md).
@@ -30,6 +31,9 @@ RESULTS_DIR ?=
 WRITE_TOKEN_FILE ?= $(if $(wildcard .state/dev.env),.state/secrets/api_write_tokens,.secrets/api_write_tokens)
 LOADTEST_SETTINGS := ALLOWED_HOSTS MAX_FAIL_RATIO P95_API_READ_MS P95_API_WRITE_MS P95_LEGACY_MS P95_COUNTER_MS \
 	WRITE_TOKEN_FILE
+# Where make loadtest asks for the services' own view of the run (compose's Prometheus, profile
+# observability); empty to skip. Unreachable: a note on stderr, nothing else changes.
+PROMETHEUS_URL ?= http://127.0.0.1:9090
 
 BENCH_ARGS ?=
 
@@ -70,22 +74,26 @@ test: $(VENV)/.synced ## Run every test against a native stack it starts itself
 
 test-compose: $(VENV)/.synced secrets certs ## Build and start the compose stack (with HTTPS), run the same suite against it, remove it
 	@trap '$(COMPOSE) -p $(TEST_PROJECT) down -v --remove-orphans >/dev/null 2>&1' EXIT; \
-	export COMPOSE_FILE=compose.yaml:compose.tls.yaml COMPOSE_PROFILES=loadtest HTTP_PORT=$(TEST_HTTP_PORT) \
+	export COMPOSE_FILE=compose.yaml:compose.tls.yaml COMPOSE_PROFILES=loadtest,observability HTTP_PORT=$(TEST_HTTP_PORT) \
 		HTTPS_PORT=$(TEST_HTTPS_PORT) LOCUST_PORT=$(TEST_LOCUST_PORT) \
 		LOAD_SUBNET=$(TEST_LOAD_NET).0/24 LOAD_GENERATORS=$(TEST_LOAD_NET).128/25 \
-		LOAD_GATEWAY=$(TEST_LOAD_NET).1; \
+		LOAD_GATEWAY=$(TEST_LOAD_NET).1 \
+		PROMETHEUS_PORT=$(TEST_PROMETHEUS_PORT) STACK_PROMETHEUS_URL=http://127.0.0.1:$(TEST_PROMETHEUS_PORT); \
 	$(COMPOSE) -p $(TEST_PROJECT) up -d --build --wait --wait-timeout 300 && \
 	STACK_URL=http://127.0.0.1:$(TEST_HTTP_PORT) STACK_HTTPS_URL=https://localhost:$(TEST_HTTPS_PORT) \
 	STACK_TLS_CA=.certs/ca.crt STACK_COMPOSE_PROJECT=$(TEST_PROJECT) $(PYTHON) -m pytest -m "not native" $(PYTEST_ARGS) || \
 	{ status=$$?; $(COMPOSE) -p $(TEST_PROJECT) logs --tail 80; exit $$status; }
 
-loadtest: $(VENV)/.synced ## Headless Locust run against HOST; reports in loadtest/results/, fails on broken thresholds
-	@dir="$(or $(RESULTS_DIR),loadtest/results/$$(date +%Y%m%d-%H%M%S))"; mkdir -p "$$dir"; \
+loadtest: $(VENV)/.synced ## Headless Locust run against HOST, fails on broken thresholds; reports (with the services' view from PROMETHEUS_URL) in loadtest/results/
+	@dir="$(or $(RESULTS_DIR),loadtest/results/$$(date +%Y%m%d-%H%M%S))"; mkdir -p "$$dir"; since=$$(date +%s); \
 	$(foreach name,$(LOADTEST_SETTINGS),$(if $($(name)),LOCUST_$(name)=$($(name)))) \
 	$(VENV)/bin/locust -f loadtest/locustfile.py --headless --only-summary --host "$(HOST)" \
 		--users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(RUN_TIME) \
 		--csv "$$dir/stats" --html "$$dir/report.html"; \
-	status=$$?; echo "reports: $$dir/"; exit $$status
+	status=$$?; \
+	$(if $(PROMETHEUS_URL),$(PYTHON) -m loadtest.server_view --prometheus "$(PROMETHEUS_URL)" --since $$since \
+		--stats "$$dir/stats_stats.csv" --out "$$dir";) \
+	echo "reports: $$dir/"; exit $$status
 
 clean: ## Remove the virtualenv and native-run state
 	rm -rf $(VENV) .state

@@ -94,7 +94,7 @@ def by_role(per_process: dict[str, float]) -> dict[str, float]:
             continue
         if name in ("wrk", "nginx", "postgres"):
             roles[name] += microseconds
-        elif name == "bench-nginx-hello":
+        elif name in ("bench-nginx-hello", "bench-nginx-metrics-off"):
             roles["nginx"] += microseconds
         else:
             roles["services"] += microseconds

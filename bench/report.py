@@ -108,6 +108,10 @@ def checks(rows: list[dict]) -> list[Check]:
     ):
         if check := ratio(subject, reference, factor, what):
             found.append(check)
+    for metered in ("api-nginx", "legacy-nginx"):
+        label = by_name.get(metered, {}).get("label")
+        if check := ratio(metered, f"{metered}-metrics-off", 0.95, f"metrics cost: {label} with metrics"):
+            found.append(check)
     for via, direct, what in (
         ("api-nginx", "api-direct", "nginx hop: /api/brands via nginx"),
         ("legacy-nginx", "legacy-direct", "nginx hop: /legacy/brands via nginx"),

@@ -31,6 +31,7 @@ from bench.targets import (
     our_targets,
     probe_url,
     start_baselines,
+    start_metrics_off,
 )
 from dev.stack import DEFAULT_PORTS, Stack, free_port
 
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         # Baselines first, each stopped once measured: its database connections go back before the
         # next target runs (the app role may hold 80), and no idle process is left beside ours.
         targets = [*start_baselines(stack, args.workers), *our_targets(stack, product_id_range(stack))]
+        # What the metrics cost: each twin with metrics off runs right after its counterpart.
+        metrics_off = start_metrics_off(stack)
+        targets = [twin for target in targets for twin in (target, metrics_off.get(target.name)) if twin]
         if args.only:
             wanted = set(args.only.split(","))
             unknown = wanted - {target.name for target in targets}

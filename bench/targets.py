@@ -172,6 +172,38 @@ def our_targets(stack: Stack, product_ids: tuple[int, int]) -> list[Target]:
     ]
 
 
+def start_metrics_off(stack: Stack) -> dict[str, Target]:
+    """The api and legacy once more with their metrics off (METRICS_PORT=0), behind an nginx of their
+    own: each /brands target gets a twin that differs only in recording metrics, by its name."""
+    api = stack.start_service_instance("api", "bench-api-metrics-off", env={"METRICS_PORT": "0"})
+    legacy = stack.start_service_instance("legacy", "bench-legacy-metrics-off", env={"METRICS_PORT": "0"})
+    port = free_port()
+    stack.start_nginx(
+        "bench-nginx-metrics-off",
+        LISTEN_PORT=str(port),
+        STATUS_LISTEN=f"127.0.0.1:{free_port()}",
+        API_UPSTREAM=api.removeprefix("http://"),
+        LEGACY_UPSTREAM=legacy.removeprefix("http://"),
+    )
+    edge = f"http://127.0.0.1:{port}"
+    return {
+        "api-nginx": Target(
+            "api-nginx-metrics-off",
+            "/api/brands via nginx, metrics off",
+            "ours",
+            f"{edge}/api/brands",
+            "services/api behind nginx as deployed, with METRICS_PORT=0: what the metrics cost",
+        ),
+        "legacy-nginx": Target(
+            "legacy-nginx-metrics-off",
+            "/legacy/brands via nginx, metrics off",
+            "ours",
+            f"{edge}/legacy/brands",
+            "services/legacy behind nginx as deployed, with METRICS_PORT=0: what the metrics cost",
+        ),
+    }
+
+
 def start_nginx_hello(stack: Stack) -> Target:
     """nginx answering a fixed body by itself: the most the edge can do on this machine."""
     port = free_port()

@@ -31,7 +31,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("api", "legacy", "counter")
 # Below the kernel's ephemeral range (32768+), so an outgoing connection never holds one of them.
-DEFAULT_PORTS = {"http": 8080, "https": 8443, "postgres": 15432, "api": 8000, "legacy": 8001, "counter": 8002}
+DEFAULT_PORTS = {
+    "http": 8080,
+    "https": 8443,
+    "postgres": 15432,
+    "api": 8000,
+    "legacy": 8001,
+    "counter": 8002,
+    # Each service's Prometheus metrics (stack_common.metrics); nginx does not proxy them.
+    "api_metrics": 9100,
+    "legacy_metrics": 9101,
+    "counter_metrics": 9102,
+    "nginx_status": 8090,  # nginx's stub_status, for its Prometheus exporter
+}
 DATABASE = "products"
 SUPERUSER = "postgres"
 # Each service logs in as its own role (postgres/02-roles.sh), named like the service, with a pool of
@@ -43,6 +55,7 @@ WRITE_TOKENS = "api_write_tokens"
 # make certs writes these; with both present, nginx also serves HTTPS (nginx/https.conf.template).
 TLS_DIR = ROOT / ".certs"
 TLS_FILES = {"TLS_CERTIFICATE": "server.crt", "TLS_KEY": "server.key"}
+MONITOR_USER = "monitor"  # postgres_exporter's role (pg_monitor only)
 DEBIAN_PACKAGES = {"initdb": "postgresql", "nginx": "nginx", "envsubst": "gettext-base"}
 
 
@@ -84,6 +97,28 @@ def apt_install(packages: list[str]) -> None:
         return
     names = " ".join(packages)
     raise SystemExit(f"missing: {names}. Install them (Debian/Ubuntu: sudo apt-get install {names})")
+
+
+def promtool() -> str:
+    """Prometheus's promtool (config, rules and rule unit tests): on PATH, or taken out of Debian's
+    `prometheus` package into .state/tools without installing it (its postinst would start a server)."""
+    found = shutil.which("promtool")
+    if found:
+        return found
+    tools = ROOT / ".state" / "tools"
+    binary = tools / "usr" / "bin" / "promtool"
+    if not binary.exists():
+        if not shutil.which("apt-get"):
+            raise SystemExit("missing: promtool (Prometheus's; Debian/Ubuntu: in the prometheus package)")
+        debs = tools / "debs"
+        debs.mkdir(parents=True, exist_ok=True)
+        download = ["apt-get", "download", "-qq", "prometheus"]
+        if subprocess.run(download, cwd=debs, capture_output=True).returncode != 0 and os.geteuid() == 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(download, cwd=debs, check=True, capture_output=True)
+        for deb in debs.glob("prometheus_*.deb"):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(tools)], check=True)
+    return str(binary)
 
 
 def container_command(service: str) -> list[str]:
@@ -174,6 +209,10 @@ class Stack:
     def service_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    def metrics_url(self, service: str) -> str:
+        """Where a service instance (a name in `processes`) serves its metrics."""
+        return f"http://127.0.0.1:{self.ports[f'{service}_metrics']}/metrics"
+
     # -- whole stack -------------------------------------------------------------------------
     def start(self) -> None:
         ensure_tools()
@@ -211,6 +250,7 @@ class Stack:
             "DATABASE_URL": self.database_url(with_password=True),
             "WRITE_TOKENS_FILE": str(self.write_tokens_file),
             **{f"{s.upper()}_URL": self.service_url(s) for s in SERVICES},
+            **{f"{s.upper()}_METRICS_URL": self.metrics_url(s) for s in SERVICES},
             "LOGS_DIR": str(self.logs_dir),
         }
 
@@ -220,7 +260,7 @@ class Stack:
 
     def _write_secrets(self) -> None:
         # What scripts/make-secrets.sh makes for compose, here for this stack alone.
-        roles = [SUPERUSER, *SERVICES]
+        roles = [SUPERUSER, *SERVICES, MONITOR_USER]
         for path in [*map(self.password_file, roles), self.write_tokens_file]:
             if not path.exists():
                 path.write_text(secrets.token_urlsafe(32) + "\n")
@@ -279,6 +319,8 @@ class Stack:
             "PGPORT": str(self.ports["postgres"]),
             "POSTGRES_USER": SUPERUSER,
             "POSTGRES_DB": DATABASE,
+            "MONITOR_DB_USER": MONITOR_USER,
+            "MONITOR_DB_PASSWORD_FILE": str(self.password_file(MONITOR_USER)),
             "SEED_SCALE": str(self.seed_scale),
             "WORKERS": str(self.worker_count),
             **{f"{s.upper()}_DB_PASSWORD_FILE": str(self.password_file(s)) for s in SERVICES},
@@ -321,10 +363,19 @@ class Stack:
     ) -> str:
         """Another instance of `service` (a compose replica) on its own port, against the same
         database, with `env` added to its environment; returns its URL. `name` is its key in
-        `processes`, for stop_process/signal_process.
+        `processes`, for stop_process/signal_process. Its metrics get a port of their own too
+        (metrics_url) and a directory for its workers' files.
         """
         self.ports[name] = port or free_port()
-        env = {**self.service_env(service), "PORT": str(self.ports[name]), **(env or {})}
+        self.ports.setdefault(f"{name}_metrics", free_port())
+        metrics_dir = self.state_dir / "metrics" / name
+        env = {
+            **self.service_env(service),
+            "PORT": str(self.ports[name]),
+            "METRICS_PORT": str(self.ports[f"{name}_metrics"]),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            **(env or {}),
+        }
         self._spawn(name, container_command(service), env=env, cwd=self.state_dir)
         return self.service_url(name)
 
@@ -340,6 +391,7 @@ class Stack:
             # Loopback is where make bench and make loadtest come from; tests reach the limits
             # from other loopback addresses (127.0.0.2, …).
             "LIMIT_EXEMPT_CIDR": "127.0.0.1/32",
+            "STATUS_LISTEN": f"127.0.0.1:{self.ports['nginx_status']}",
             "REAL_IP_FROM": os.environ.get("REAL_IP_FROM", "0.0.0.0/32"),
         }
 
@@ -350,13 +402,18 @@ class Stack:
             **{name: str(self.tls_dir / file) for name, file in TLS_FILES.items()},
         }
 
-    def start_nginx(self) -> None:
-        conf = render_nginx(self.nginx_dir, self.nginx_env(), self.https_env() if self.tls_dir else None)
+    def start_nginx(self, name: str = "nginx", **changed: str) -> None:
+        """The stack's nginx; or, under another `name`, one more beside it (HTTP only) with some of
+        the template's variables `changed` (another LISTEN_PORT, other upstreams)."""
+        folder = self.nginx_dir if name == "nginx" else self.state_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        https = self.https_env() if self.tls_dir and name == "nginx" else None
+        conf = render_nginx(folder, {**self.nginx_env(), **changed}, https)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        prefix = f"{self.nginx_dir}/"
+        prefix = f"{folder}/"
         command = [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", f"daemon off; {self._nginx_user()}"]
-        self._run_logged("nginx", [*command, "-t", "-q"])
-        self._spawn("nginx", command)
+        self._run_logged(name, [*command, "-t", "-q"])
+        self._spawn(name, command)
 
     @staticmethod
     def _nginx_user() -> str:

@@ -20,18 +20,24 @@ class Route:
     method: str  # Locust's request_type: the HTTP method, or WS for the websocket
     name: str
     group: Group
+    # The service and route template its own metrics count it under (loadtest/server_view.py).
+    served_as: tuple[str, str] | None = None
 
 
-API_BRANDS = Route("GET", "/api/brands", Group.API_READ)
-API_PRODUCTS_PAGE = Route("GET", "/api/products?after=[id]", Group.API_READ)
-API_PRODUCT = Route("GET", "/api/products/[id]", Group.API_READ)
-API_PRODUCT_MISSING = Route("GET", "/api/products/[missing id]", Group.API_READ)
-API_CREATE_PRODUCT = Route("POST", "/api/products", Group.API_WRITE)
-API_DELETE_PRODUCT = Route("DELETE", "/api/products/[id]", Group.API_WRITE)
-LEGACY_BRANDS = Route("GET", "/legacy/brands", Group.LEGACY)
-LEGACY_PRODUCT = Route("GET", "/legacy/products/[id]", Group.LEGACY)
-LEGACY_PRODUCT_MISSING = Route("GET", "/legacy/products/[missing id]", Group.LEGACY)
-LEGACY_TIME = Route("GET", "/legacy/time", Group.LEGACY)
+API_BRANDS = Route("GET", "/api/brands", Group.API_READ, ("api", "/brands"))
+API_PRODUCTS_PAGE = Route("GET", "/api/products?after=[id]", Group.API_READ, ("api", "/products"))
+API_PRODUCT = Route("GET", "/api/products/[id]", Group.API_READ, ("api", "/products/{product_id}"))
+API_PRODUCT_MISSING = Route(
+    "GET", "/api/products/[missing id]", Group.API_READ, ("api", "/products/{product_id}")
+)
+API_CREATE_PRODUCT = Route("POST", "/api/products", Group.API_WRITE, ("api", "/products"))
+API_DELETE_PRODUCT = Route("DELETE", "/api/products/[id]", Group.API_WRITE, ("api", "/products/{product_id}"))
+LEGACY_BRANDS = Route("GET", "/legacy/brands", Group.LEGACY, ("legacy", "/brands"))
+LEGACY_PRODUCT = Route("GET", "/legacy/products/[id]", Group.LEGACY, ("legacy", "/products/{product_id}"))
+LEGACY_PRODUCT_MISSING = Route(
+    "GET", "/legacy/products/[missing id]", Group.LEGACY, ("legacy", "/products/{product_id}")
+)
+LEGACY_TIME = Route("GET", "/legacy/time", Group.LEGACY, ("legacy", "/time"))
 # Connect to the first count: the latency a visitor of the page waits for the number.
 COUNTER_FIRST_COUNT = Route("WS", "/counter", Group.COUNTER)
 # Later counts pushed while the socket is open: counted (and checked), with no latency of their own.

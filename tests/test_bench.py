@@ -152,7 +152,9 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     rows = {row["name"]: row for row in saved["results"]}
     expected = {
         "api-nginx",
+        "api-nginx-metrics-off",
         "legacy-nginx",
+        "legacy-nginx-metrics-off",
         "api-product-nginx",
         "api-direct",
         "legacy-direct",
@@ -180,6 +182,20 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     nginx_us = {name: row["cpu_us_per_request"]["nginx"] for name, row in rows.items()}
     assert nginx_us["api-direct"] < nginx_us["api-nginx"]
     assert rows["fastapi"]["cpu_us_per_request"]["services"] > 0
-    # Every one of the project's targets was checked (5 ratios, zero errors for 5 targets), pass or fail.
-    assert len(saved["run"]["checks"]) == 10
-    assert table.count("PASS  ") + table.count("FAIL  ") == 10
+    # Every one of the project's targets was checked (5 ratios, the metrics' cost twice, zero errors
+    # for 7 targets), pass or fail.
+    assert len(saved["run"]["checks"]) == 14
+    assert table.count("PASS  ") + table.count("FAIL  ") == 14
+    assert rows["legacy-nginx-metrics-off"]["cpu_us_per_request"]["nginx"] > 0
+
+
+def test_metrics_cost_is_checked_against_the_twin_with_metrics_off() -> None:
+    def row(name: str, requests_per_s: float) -> dict:
+        return dict(name=name, label=name, kind="ours", requests_per_s=requests_per_s, errors=0, timeouts=0)
+
+    rows = [row("api-nginx", 9600), row("api-nginx-metrics-off", 10000)]
+    rows += [row("legacy-nginx", 18000), row("legacy-nginx-metrics-off", 20000)]
+    found = report.checks(rows)
+    costs = {c.description.split()[2]: c for c in found if c.description.startswith("metrics cost")}
+    assert costs["api-nginx"].passed and costs["api-nginx"].measured == "0.96×"
+    assert not costs["legacy-nginx"].passed and costs["legacy-nginx"].measured == "0.90×"

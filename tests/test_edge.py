@@ -204,6 +204,7 @@ def edge_before_echo(stack: Stack, tmp_path: Path) -> Iterator[tuple[str, Callab
     env = {
         **stack.nginx_env(),
         "LISTEN_PORT": str(port),
+        "STATUS_LISTEN": f"127.0.0.1:{free_port()}",  # the stack's nginx holds its own
         **{name: upstream for name in ("API_UPSTREAM", "LEGACY_UPSTREAM", "COUNTER_UPSTREAM")},
         "REAL_IP_FROM": "127.0.0.4/32",
     }

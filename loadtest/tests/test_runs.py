@@ -36,29 +36,25 @@ def locust(host: str, *args: str, **env: str) -> subprocess.CompletedProcess[str
 UNMISSABLE_P95_MS = 600_000
 
 
+def make_loadtest(
+    base_url: str, write_tokens_file: Path, results: Path, *variables: str
+) -> subprocess.CompletedProcess[str]:
+    """`make loadtest` against `base_url` with 12 users for 8 s, its writers' token from
+    `write_tokens_file`, reports in `results`, and more make `variables`."""
+    command = ["make", "--no-print-directory", "loadtest", f"HOST={base_url}", "USERS=12", "SPAWN_RATE=12"]
+    command += ["RUN_TIME=8s", f"RESULTS_DIR={results}", f"WRITE_TOKEN_FILE={write_tokens_file}", *variables]
+    return subprocess.run(
+        command, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=180, check=False
+    )
+
+
 def test_make_loadtest_passes_its_thresholds_and_writes_the_reports(
     base_url: str, write_tokens_file: Path, tmp_path: Path
 ) -> None:
-    run = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "loadtest",
-            f"HOST={base_url}",
-            "USERS=12",
-            "SPAWN_RATE=12",
-            "RUN_TIME=8s",
-            f"RESULTS_DIR={tmp_path}",
-            f"WRITE_TOKEN_FILE={write_tokens_file}",
-            *(f"P95_{group.name}_MS={UNMISSABLE_P95_MS}" for group in Group),
-        ],
-        cwd=ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # No Prometheus answers there: the server-side view is skipped (test_server_view.py has it).
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    unmissable = (f"P95_{group.name}_MS={UNMISSABLE_P95_MS}" for group in Group)
+    run = make_loadtest(base_url, write_tokens_file, tmp_path, f"PROMETHEUS_URL={nowhere}", *unmissable)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     lines = run.stdout.rstrip().splitlines()
     assert lines[-2:] == ["Thresholds: PASS", f"reports: {tmp_path}/"]
@@ -66,6 +62,8 @@ def test_make_loadtest_passes_its_thresholds_and_writes_the_reports(
         [row] = [line.split() for line in lines if line.startswith(f"{group} ")]
         assert row[-2:] == [str(UNMISSABLE_P95_MS), "pass"], row
     assert (tmp_path / "report.html").stat().st_size > 0
+    assert "server-side view skipped: no Prometheus at" in run.stderr
+    assert not (tmp_path / "server_view.json").exists()
     with (tmp_path / "stats_stats.csv").open() as f:
         rows = {(row["Type"], row["Name"]): row for row in csv.DictReader(f)}
     # Every row is a known route, none failed, and each user class's main route was exercised.

@@ -6,6 +6,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 from stack_common.database import FairPool
+from stack_common.metrics import PoolMetrics
 
 from api.settings import Settings
 
@@ -22,6 +23,7 @@ async def create_pool(settings: Settings) -> FairPool:
     # by itself once the database is back. Timeouts keep a dead database from hanging requests.
     return await FairPool.create(
         settings.database_url,
+        metrics=PoolMetrics(settings.db_pool_max) if settings.metrics_on else None,
         password=settings.database_password(),
         min_size=min(settings.db_pool_min, settings.db_pool_max),
         max_size=settings.db_pool_max,

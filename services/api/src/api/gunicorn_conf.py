@@ -1,5 +1,7 @@
 """gunicorn settings, read from the same Settings as the app (gunicorn -c python:api.gunicorn_conf)."""
 
+from stack_common.metrics_server import GunicornHooks
+
 from api.logs import LOGCONFIG
 from api.settings import Settings
 
@@ -15,3 +17,10 @@ graceful_timeout = 20
 # No runtime control socket (gunicornc): nothing here uses it, and the root filesystem is read-only.
 control_socket_disable = True
 logconfig_dict = LOGCONFIG
+
+# Metrics (METRICS_PORT, 0 = off): every worker's merged, served by the master (stack_common.metrics_server).
+metrics_hooks = GunicornHooks(settings.metrics_on, settings.host, settings.metrics_port)
+on_starting = metrics_hooks.on_starting
+when_ready = metrics_hooks.when_ready
+post_fork = metrics_hooks.post_fork
+child_exit = metrics_hooks.child_exit

@@ -5,10 +5,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from stack_common.fresh_reads import FreshReads
+from stack_common.metrics import batch_size_observer
 
 from api import errors
 from api.auth import WriteTokens
 from api.db import create_pool
+from api.metrics import RequestMetrics
 from api.request_ids import RequestIds
 from api.routes import brands, products, system
 from api.settings import Settings
@@ -20,7 +22,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings)
-        app.state.brands_json = FreshReads(lambda: brands.read_brands_json(app.state.pool))
+        observe_batch = batch_size_observer("brands") if settings.metrics_on else None
+        app.state.brands_json = FreshReads(lambda: brands.read_brands_json(app.state.pool), observe_batch)
         try:
             yield
         finally:
@@ -36,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.write_tokens = WriteTokens(settings.write_tokens_file)
     errors.install(app)
     app.add_middleware(RequestIds)
+    if settings.metrics_on:  # added last, so outermost: it sees every answer as the client gets it
+        app.add_middleware(RequestMetrics)
     for module in (brands, products, system):
         app.include_router(module.router)
     return app

@@ -4,9 +4,12 @@ and the connection pool request handlers take their connections from."""
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from stack_common.metrics import PoolMetrics
 
 DATABASE_UNAVAILABLE = (
     OSError,  # refused, reset, unreachable
@@ -41,14 +44,17 @@ class FairPool:
     arrival order, so the pool itself never has a queue.
     """
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, metrics: "PoolMetrics | None" = None) -> None:
         self._pool = pool
         self._turns = asyncio.Semaphore(pool.get_max_size())  # FIFO: no caller overtakes a waiting one
+        self._metrics = metrics
+        self._size = -1  # connections open, as last published
 
     @classmethod
-    async def create(cls, dsn: str, **options: Any) -> "FairPool":
-        """asyncpg.create_pool(dsn, **options), without the reset round trip (keep_session_state)."""
-        return cls(await asyncpg.create_pool(dsn, reset=keep_session_state, **options))
+    async def create(cls, dsn: str, metrics: "PoolMetrics | None" = None, **options: Any) -> "FairPool":
+        """asyncpg.create_pool(dsn, **options), without the reset round trip (keep_session_state);
+        with `metrics`, its size, connections in use and waiting callers are published."""
+        return cls(await asyncpg.create_pool(dsn, reset=keep_session_state, **options), metrics)
 
     @contextlib.asynccontextmanager
     async def acquire(self, timeout: float) -> AsyncIterator[asyncpg.Connection]:
@@ -56,10 +62,21 @@ class FairPool:
         seconds (waiting for a turn and connecting count together)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with asyncio.timeout_at(deadline):
-            await self._turns.acquire()
+        metrics = self._metrics
+        # Only a caller that has to wait touches the waiters gauge: the uncontended path stays free.
+        waiting = metrics is not None and self._turns.locked()
+        if waiting:
+            metrics.waiters.inc()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._turns.acquire()
+        finally:
+            if waiting:
+                metrics.waiters.dec()
         try:
             connection = await self._pool.acquire(timeout=max(deadline - loop.time(), 0.001))
+            if metrics is not None:
+                metrics.in_use.inc()
             try:
                 yield connection
             except DATABASE_UNAVAILABLE:
@@ -72,8 +89,19 @@ class FairPool:
                 # the slot itself. Raising here would turn a finished request into an error.
                 with contextlib.suppress(*DATABASE_UNAVAILABLE):
                     await self._pool.release(connection)
+                if metrics is not None:
+                    metrics.in_use.dec()
+                    self._publish_size(metrics)
         finally:
             self._turns.release()
+
+    def _publish_size(self, metrics: "PoolMetrics") -> None:
+        # Connections are opened on demand and closed when idle or dead: read after each use,
+        # written only when it changed.
+        size = self._pool.get_size()
+        if size != self._size:
+            self._size = size
+            metrics.size.set(size)
 
     async def expire_connections(self) -> None:
         await self._pool.expire_connections()

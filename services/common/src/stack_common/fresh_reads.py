@@ -16,12 +16,20 @@ T = TypeVar("T")
 
 
 class FreshReads(Generic[T]):
-    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
+    """`await reads.get()`: the result of the next `read()` to start. With `observe_batch`, each
+    query reports how many callers it answered (stack_common.metrics.batch_size_observer)."""
+
+    def __init__(
+        self, read: Callable[[], Awaitable[T]], observe_batch: Callable[[int], None] | None = None
+    ) -> None:
         self._read = read
+        self._observe_batch = observe_batch
         self._next_batch: asyncio.Future[T] | None = None  # callers waiting for the next query
+        self._callers = 0  # how many callers that batch has
         self._runner: asyncio.Task[None] | None = None
 
     async def get(self) -> T:
+        self._callers += 1
         if self._next_batch is None:
             self._next_batch = asyncio.get_running_loop().create_future()
             # Retrieve an error even if every caller of the batch went away, so it is not logged
@@ -36,6 +44,9 @@ class FreshReads(Generic[T]):
         try:
             while (batch := self._next_batch) is not None:
                 self._next_batch = None  # callers from now on wait for the query after this one
+                callers, self._callers = self._callers, 0
+                if self._observe_batch is not None:
+                    self._observe_batch(callers)
                 try:
                     batch.set_result(await self._read())
                 except asyncio.CancelledError:

@@ -24,6 +24,16 @@ class ServiceSettings(BaseSettings):
     db_pool_min: int = Field(default=0, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
 
+    # Prometheus metrics (stack_common.metrics) on a port of their own, which nginx never proxies;
+    # 0 turns them off. Worker processes share their numbers through files in this directory
+    # (prometheus_client reads the same variable); it is emptied at every start.
+    metrics_port: int = Field(ge=0, le=65535)
+    prometheus_multiproc_dir: Path | None = None
+
+    @property
+    def metrics_on(self) -> bool:
+        return self.metrics_port != 0
+
     def database_password(self) -> str | None:
         if self.database_password_file is None:
             return None

@@ -6,11 +6,12 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import uvloop
+from stack_common.metrics_server import MetricsServer, mark_worker_dead, prepare_multiprocess_dir
 
 from counter.logs import LOGCONFIG
-from counter.server import run_worker
 from counter.settings import Settings
 
 log = logging.getLogger("counter")
@@ -28,11 +29,17 @@ def raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def worker(settings: Settings) -> None:
+def worker(
+    settings: Settings,
+    run_worker: Callable[[Settings], Awaitable[None]],
+    metrics_server: MetricsServer | None,
+) -> None:
     # Forked children inherit the supervisor's Python signal handlers; the worker installs its own
     # on its event loop, and until then the default (exit) is the right answer to SIGTERM.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if metrics_server is not None:
+        metrics_server.close_in_child()
     logging.config.dictConfig(LOGCONFIG)
     uvloop.run(run_worker(settings))
 
@@ -41,11 +48,22 @@ def main() -> int:
     logging.config.dictConfig(LOGCONFIG)
     raise_open_files_limit()
     settings = Settings()
+    # The server is imported here, before the fork, so each worker starts serving at once. Its
+    # metrics create files for this process too (at import, in PROMETHEUS_MULTIPROC_DIR): the
+    # directory is emptied after it, since the supervisor records nothing and must not count as a
+    # process. Then every worker's metrics, merged, are served from here on METRICS_PORT.
+    prepare_multiprocess_dir(settings.metrics_on)
+    from counter.server import run_worker
+
+    prepare_multiprocess_dir(settings.metrics_on)
+    metrics_server = MetricsServer(settings.host, settings.metrics_port) if settings.metrics_on else None
     # fork, not spawn: workers inherit the parsed settings; nothing asyncio exists yet to inherit.
     context = multiprocessing.get_context("fork")
 
     def new_worker(i: int) -> multiprocessing.Process:
-        process = context.Process(target=worker, args=(settings,), name=f"counter-{i}")
+        process = context.Process(
+            target=worker, args=(settings, run_worker, metrics_server), name=f"counter-{i}"
+        )
         process.start()
         return process
 
@@ -66,6 +84,7 @@ def main() -> int:
             process.join(timeout=0.5 / len(processes))
             if not process.is_alive() and not stopping:
                 log.error("worker %s exited with %s; starting a new one", process.name, process.exitcode)
+                mark_worker_dead(process.pid)
                 time.sleep(RESTART_BACKOFF_SECONDS)
                 processes[i] = new_worker(i)
 

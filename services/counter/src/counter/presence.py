@@ -14,11 +14,13 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 
 import asyncpg
 
+from counter import metrics
 from counter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -141,12 +143,20 @@ class Presence:
                 await asyncio.sleep(self.settings.heartbeat_seconds)
 
     async def _heartbeat_loop(self) -> None:
+        record = self.settings.metrics_on
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
+            started = time.monotonic()
             try:
                 await self._refresh()
             except Exception as exc:
                 log.warning("presence heartbeat failed: %s", exc)
+                if record:
+                    metrics.HEARTBEAT_FAILURES.inc()
+            else:
+                if record:
+                    metrics.HEARTBEAT_DURATION.observe(time.monotonic() - started)
+                    metrics.LAST_HEARTBEAT.set_to_current_time()
 
     async def _refresh(self) -> None:
         """Renew our row, drop stale ones, and re-read everyone else's."""

@@ -15,6 +15,7 @@ from websockets.http11 import Request, Response
 
 from stack_common.request_ids import request_id_from
 
+from counter import metrics
 from counter.presence import Presence
 from counter.settings import Settings
 
@@ -42,6 +43,10 @@ class Counter:
         self._last_sent: int | None = None
         self._next_flush = 0.0
         self._flush_handle: asyncio.Handle | None = None
+        self._record = settings.metrics_on
+        if self._record:  # this process's series exist from its start, not from its first client
+            metrics.SOCKETS.set(0)
+            metrics.USERS_SHOWN.set(0)
 
     def schedule_broadcast(self) -> None:
         """Send the current count soon: a lone change on the next loop iteration, a burst of a
@@ -70,14 +75,17 @@ class Counter:
             broadcast(self._newcomers, str(total))
         self._newcomers.clear()
         cost = time.monotonic() - started
+        if self._record:
+            metrics.BROADCASTS.inc()
+            metrics.BROADCAST_DURATION.observe(cost)
+            metrics.USERS_SHOWN.set(total)
         pause = max(BROADCAST_INTERVAL_SECONDS, BROADCAST_COST_FACTOR * cost)
         self._next_flush = asyncio.get_running_loop().time() + pause
 
     async def handle(self, websocket: ServerConnection) -> None:
         self.clients.add(websocket)
         self._newcomers.add(websocket)
-        self.presence.set_local(len(self.clients))
-        self.schedule_broadcast()
+        self._sockets_changed()
         try:
             await self._ignore_messages(websocket)
         except ConnectionClosed:
@@ -85,8 +93,13 @@ class Counter:
         finally:
             self.clients.discard(websocket)
             self._newcomers.discard(websocket)
-            self.presence.set_local(len(self.clients))
-            self.schedule_broadcast()
+            self._sockets_changed()
+
+    def _sockets_changed(self) -> None:
+        self.presence.set_local(len(self.clients))
+        self.schedule_broadcast()
+        if self._record:
+            metrics.SOCKETS.set(len(self.clients))
 
     async def _ignore_messages(self, websocket: ServerConnection) -> None:
         """Clients may talk; we read and drop it, closing floods (oversized frames: max_size, 1009)."""

@@ -7,6 +7,7 @@ from stack_common.settings import ServiceSettings
 class Settings(ServiceSettings):
     port: int = 8002
     database_url: str = "postgresql://counter@localhost:5432/products"  # its own role
+    metrics_port: int = 9102
     # Per worker process, plus one LISTEN connection each.
     db_pool_max: int = Field(default=2, ge=1)
 

@@ -2,9 +2,11 @@
 
 from aiohttp import web
 from stack_common.fresh_reads import FreshReads
+from stack_common.metrics import batch_size_observer
 
 from legacy.db import POOL, pool_context
 from legacy.errors import json_errors
+from legacy.metrics import request_metrics
 from legacy.request_ids import request_ids
 from legacy.routes import BRANDS_JSON, read_brands_json, routes
 from legacy.settings import Settings
@@ -12,8 +14,11 @@ from legacy.settings import Settings
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
-    app = web.Application(middlewares=[request_ids, json_errors], client_max_size=64 * 1024)
+    # Metrics outermost: they see every answer as the client gets it.
+    middlewares = [request_metrics()] if settings.metrics_on else []
+    app = web.Application(middlewares=[*middlewares, request_ids, json_errors], client_max_size=64 * 1024)
     app.cleanup_ctx.append(pool_context(settings))
-    app[BRANDS_JSON] = FreshReads(lambda: read_brands_json(app[POOL]))
+    observe_batch = batch_size_observer("brands") if settings.metrics_on else None
+    app[BRANDS_JSON] = FreshReads(lambda: read_brands_json(app[POOL]), observe_batch)
     app.add_routes(routes)
     return app

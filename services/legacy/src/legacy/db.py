@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from stack_common.database import FairPool
+from stack_common.metrics import PoolMetrics
 
 from legacy.settings import Settings
 
@@ -17,6 +18,7 @@ def pool_context(settings: Settings) -> Callable[[web.Application], AsyncIterato
         # timeouts turn a dead database into a prompt 503 instead of a hung request.
         app[POOL] = await FairPool.create(
             settings.database_url,
+            metrics=PoolMetrics(settings.db_pool_max) if settings.metrics_on else None,
             password=settings.database_password(),
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,

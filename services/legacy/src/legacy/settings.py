@@ -6,3 +6,4 @@ from stack_common.settings import ServiceSettings
 class Settings(ServiceSettings):
     port: int = 8001
     database_url: str = "postgresql://legacy@localhost:5432/products"  # its own role
+    metrics_port: int = 9101
