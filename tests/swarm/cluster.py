@@ -20,6 +20,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from dev.stack import free_port
+
 NODE_IMAGE = "docker:28-dind"
 REGISTRY_IMAGE = "registry:2"
 DB_LABEL = "async-web-stack.db"
@@ -87,10 +89,14 @@ class Cluster:
     # -- up and down ------------------------------------------------------------------------------
     def start(self) -> None:
         run("docker", "network", "create", "--subnet", str(self.nodes_subnet), self.network)
-        run(
-            "docker", "run", "-d", "--name", self.registry, "--network", self.network,
-            "-p", "127.0.0.1::5000", REGISTRY_IMAGE,
-        )
+        for attempt in range(3):  # a free port may be taken between finding and binding it
+            run("docker", "rm", "-f", self.registry, check=False)
+            started = run(
+                "docker", "run", "-d", "--name", self.registry, "--network", self.network,
+                "-p", f"127.0.0.1:{free_port()}:5000", REGISTRY_IMAGE, check=attempt == 2,
+            )
+            if started.strip() and run("docker", "port", self.registry, "5000/tcp", check=False).strip():
+                break
         registry = f"{self.registry}:5000"
         for name, ip in zip(self.node_names, self.node_ips):
             run(

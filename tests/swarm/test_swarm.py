@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -19,12 +18,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from services.counter.tests.test_counter import Client, all_see, close_all, eventually, open_clients
+from tests.steady_load import READS, Load, established_connections
 from tests.swarm.cluster import Cluster, run
 
 pytestmark = pytest.mark.swarm
-
-READS = ["/api/brands", "/api/products/1", "/api/products?limit=5", "/legacy/brands", "/legacy/products/1"]
-
 
 def figure(text: str) -> None:
     print(f"\nFIGURE {text}", flush=True)
@@ -44,69 +41,6 @@ def wait_until(check: Callable[[], bool], timeout: float, what: Callable[[], str
     return time.monotonic() - started
 
 
-# -- load ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    at: float
-    path: str
-    error: str | None  # None: a 2xx
-
-
-@dataclass
-class Load:
-    """GETs in a loop from a few threads, round robin over `urls` and READS, until stopped. Every
-    answer is kept with its time: a non-2xx status or a connection error is a failure. `body_check`
-    may refuse a 200 (the broken image's answer)."""
-
-    urls: list[str]
-    paths: list[str] = field(default_factory=lambda: list(READS))
-    threads: int = 6
-    body_check: Callable[[httpx.Response], str | None] = lambda response: None
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._workers = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.threads)]
-
-    def _run(self, seed: int) -> None:
-        # Longer than nginx's upstream timeouts: a request nginx retries on another replica after
-        # a dead one timed out is slow, not failed.
-        clients = [httpx.Client(base_url=url, timeout=40) for url in self.urls]
-        i = seed
-        while not self._stop.is_set():
-            client, path = clients[i % len(clients)], self.paths[i % len(self.paths)]
-            i += 1
-            try:
-                response = client.get(path)
-                error = f"{response.status_code}" if not response.is_success else self.body_check(response)
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            with self._lock:
-                self.outcomes.append(Outcome(time.monotonic(), f"{client.base_url}{path}", error))
-            time.sleep(0.02)
-        for client in clients:
-            client.close()
-
-    def __enter__(self) -> "Load":
-        for worker in self._workers:
-            worker.start()
-        return self
-
-    def __exit__(self, *_) -> None:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(60)
-
-    def failures(self, since: float = 0, until: float = float("inf")) -> list[Outcome]:
-        return [o for o in self.outcomes if o.error and since <= o.at < until]
-
-    def count(self, since: float = 0, until: float = float("inf")) -> int:
-        return sum(1 for o in self.outcomes if since <= o.at < until)
-
-
 # -- the swarm's state ------------------------------------------------------------------------------
 
 
@@ -120,11 +54,8 @@ def task_containers(cluster: Cluster, service: str) -> list[tuple[int, str]]:
 
 
 def established(cluster: Cluster, node: int, container: str, port: int) -> int:
-    """Connections to `port` the container holds (/proc/net/tcp, state 01 = ESTABLISHED). nginx
-    opens one to a replica only to send it a request, so > 0 means the replica was sent requests."""
-    table = cluster.on(node, "exec", container, "cat", "/proc/net/tcp", check=False)
-    rows = [line.split() for line in table.splitlines()[1:]]
-    return sum(1 for row in rows if int(row[1].split(":")[1], 16) == port and row[3] == "01")
+    """Connections to `port` the container holds: > 0 means nginx has sent the replica requests."""
+    return established_connections(cluster.on(node, "exec", container, "cat", "/proc/net/tcp", check=False), port)
 
 
 def service_image(cluster: Cluster, service: str) -> str:
