@@ -14,7 +14,12 @@ LOADTEST = yaml.safe_load(interpolate((SWARM / "loadtest.yaml").read_text()))
 SERVICES = {**STACK["services"], **LOADTEST["services"]}
 APP = ["api", "legacy", "counter"]
 # Environment values that differ on purpose (the reasons are beside them in stack.yaml).
-SWARM_VALUES = {("api", "DB_POOL_MAX"), ("legacy", "DB_POOL_MAX"), ("nginx", "LIMIT_EXEMPT_CIDR")}
+SWARM_VALUES = {
+    ("api", "DB_POOL_MAX"),
+    ("legacy", "DB_POOL_MAX"),
+    ("counter", "PING_INTERVAL_SECONDS"),
+    ("nginx", "LIMIT_EXEMPT_CIDR"),
+}
 
 
 def test_the_stack_has_every_compose_service() -> None:
