@@ -98,15 +98,16 @@ def test_every_route_answers_through_nginx_on_every_node(node_urls: list[str]) -
         assert asyncio.run(first_count()) >= 1
 
 
-def test_a_product_created_through_one_node_is_read_through_the_others(node_urls: list[str]) -> None:
+def test_a_product_created_through_one_node_is_read_through_the_others(node_urls: list[str], write_token: str) -> None:
+    auth = {"Authorization": f"Bearer {write_token}"}
     created = httpx.post(f"{node_urls[0]}/api/products", json={"product_name": "Swarm Parka", "brand_id": 7},
-                         timeout=10)
+                         headers=auth, timeout=10)
     assert created.status_code == 201
     product = created.json()
     for url in node_urls[1:]:
         assert httpx.get(f"{url}/api/products/{product['product_id']}", timeout=10).json() == product
         assert httpx.get(f"{url}/legacy/products/{product['product_id']}", timeout=10).json() == product
-    assert httpx.delete(f"{node_urls[2]}/api/products/{product['product_id']}", timeout=10).status_code == 204
+    assert httpx.delete(f"{node_urls[2]}/api/products/{product['product_id']}", headers=auth, timeout=10).status_code == 204
     assert httpx.get(f"{node_urls[1]}/api/products/{product['product_id']}", timeout=10).status_code == 404
 
 
@@ -243,7 +244,7 @@ class Reconnecting:
             await self.socket.close()
 
 
-def test_losing_a_worker_node_under_load(cluster: Cluster, stack: str, node_urls: list[str]) -> None:
+def test_losing_a_worker_node_under_load(cluster: Cluster, stack: str, node_urls: list[str], write_token: str) -> None:
     """Stop a worker node's container at once (docker kill: no warning, as a power loss) while
     reads, writes and websocket users run through the other nodes' nginx; the lost node's
     websocket users come back through another node's nginx."""
@@ -267,7 +268,7 @@ def test_losing_a_worker_node_under_load(cluster: Cluster, stack: str, node_urls
     stop_writes = threading.Event()
 
     def writes() -> None:
-        with httpx.Client(timeout=40) as http:
+        with httpx.Client(timeout=40, headers={"Authorization": f"Bearer {write_token}"}) as http:
             i = 0
             while not stop_writes.is_set():
                 try:
