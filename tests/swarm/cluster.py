@@ -38,9 +38,8 @@ def run(*command: str, timeout: float = 600, check: bool = True, **kwargs) -> st
 @dataclass
 class Cluster:
     prefix: str
-    # Half for the nodes' own network, half for the stack's front overlay (which must not overlap
-    # the nodes' network); nginx exempts the whole from its per-client limits, i.e. this host
-    # (the nodes' gateway) and the Locust workers on the front overlay, as compose does.
+    # Half for the nodes' own network, half for the stack's load overlay (Locust's, which must not
+    # overlap the nodes' network).
     subnet: ipaddress.IPv4Network
     # The first node's nginx port is also published on this host's loopback (as compose's is), so
     # the end-to-end suite runs against a loopback URL exactly as it does against compose.
@@ -52,7 +51,7 @@ class Cluster:
         return list(self.subnet.subnets(prefixlen_diff=1))[0]
 
     @property
-    def front_subnet(self) -> ipaddress.IPv4Network:
+    def load_subnet(self) -> ipaddress.IPv4Network:
         return list(self.subnet.subnets(prefixlen_diff=1))[1]
 
     @property

@@ -93,10 +93,14 @@ def main() -> int:
             run("docker", "pull", "-q", "postgres:15")
         run("docker", "tag", "postgres:15", f"127.0.0.1:{port}/library/postgres:15")
         run("docker", "push", "-q", f"127.0.0.1:{port}/library/postgres:15")
+        load = cluster.load_subnet
         deploy_env = {
             **os.environ,
-            "FRONT_SUBNET": str(cluster.front_subnet),
-            "LIMIT_EXEMPT_CIDR": str(cluster.subnet),
+            # The Locust network: its upper half for the containers (nginx exempts those from its
+            # limits), the gateway below it, as compose has it.
+            "LOAD_SUBNET": str(load),
+            "LOAD_GENERATORS": str(list(load.subnets(prefixlen_diff=1))[1]),
+            "LOAD_GATEWAY": str(load[1]),
             "HTTP_PORT": str(HTTP_PORT),
         }
         subprocess.run(

@@ -292,7 +292,7 @@ def test_losing_a_worker_node_under_load(cluster: Cluster, stack: str, node_urls
                 except httpx.HTTPError as exc:
                     write_errors.append(type(exc).__name__)
                 i += 1
-                time.sleep(0.05)
+                time.sleep(0.2)  # under nginx's 10 writes/s per client
 
     async def scenario() -> tuple[Load, float, float, float]:
         probe = await Client.open(ws(survivors[0]))
