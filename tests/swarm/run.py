@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -81,6 +82,8 @@ def main() -> int:
     args, pytest_args = parser.parse_known_args()  # the rest is for pytest (make's PYTEST_ARGS)
 
     cluster = Cluster(args.prefix, args.subnet, args.http_port, HTTP_PORT)
+    # A stopped run (Ctrl-C, SIGTERM from CI) still removes what it started, in `finally` below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     python = sys.executable
     cluster.remove()  # a previous run's leftovers, if it was killed before cleaning up
     status = 1
