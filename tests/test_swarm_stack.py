@@ -18,6 +18,7 @@ SWARM_VALUES = {
     ("api", "DB_POOL_MAX"),
     ("legacy", "DB_POOL_MAX"),
     ("counter", "PING_INTERVAL_SECONDS"),
+    ("nginx", "LIMIT_EXEMPT_CIDR"),
 }
 
 

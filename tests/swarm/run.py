@@ -99,11 +99,7 @@ def main() -> int:
         load = cluster.load_subnet
         deploy_env = {
             **os.environ,
-            # The Locust network: its upper half for the containers (nginx exempts those from its
-            # limits), the gateway below it, as compose has it.
-            "LOAD_SUBNET": str(load),
-            "LOAD_GENERATORS": str(list(load.subnets(prefixlen_diff=1))[1]),
-            "LOAD_GATEWAY": str(load[1]),
+            "LOAD_SUBNET": str(load),  # the Locust network, whose clients nginx does not limit
             "HTTP_PORT": str(HTTP_PORT),
         }
         subprocess.run(
