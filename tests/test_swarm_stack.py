@@ -2,6 +2,9 @@
 service, and differs only where a swarm needs it to. A setting added to compose and not to the
 stack fails here, not on someone's cluster. make test-swarm deploys and tests it for real."""
 
+import os
+import subprocess
+
 import pytest
 import yaml
 
@@ -105,3 +108,14 @@ def test_secrets_come_from_the_files_make_secrets_writes() -> None:
     for name, secret in STACK["secrets"].items():
         assert secret["file"] == f"../../.secrets/{name}"
         assert COMPOSE["secrets"][name]["file"] == f"./.secrets/{name}"
+
+
+@pytest.mark.compose  # needs the docker CLI, which make test-compose has
+def test_docker_stack_deploy_accepts_the_files() -> None:
+    """`docker stack config` loads and validates them as `docker stack deploy` would (its schema is
+    narrower than compose's), without a swarm."""
+    command = ["docker", "stack", "config", "-c", "deploy/swarm/stack.yaml", "-c", "deploy/swarm/loadtest.yaml"]
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, "REGISTRY": "registry.invalid:5000"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "async-web-stack-api" in result.stdout
