@@ -37,7 +37,21 @@ PROMETHEUS_URL ?= http://127.0.0.1:9090
 
 BENCH_ARGS ?=
 
-.PHONY: help up down dev test test-compose loadtest bench bench-quick bench-counter secrets certs clean
+# make stack-deploy (README "Beyond one machine"): the registry every node pulls from (host:port),
+# the tag the images get, the stack's name, and the swarm manager's Docker endpoint (empty: the one
+# the docker CLI points at; e.g. ssh://admin@manager1). PUSH_REGISTRY: where this machine reaches
+# that registry, when not by the same name (make test-swarm pushes through a loopback port).
+REGISTRY ?=
+PUSH_REGISTRY ?= $(REGISTRY)
+TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
+STACK_NAME ?= async-web-stack
+SWARM_HOST ?=
+LOADTEST ?=
+SWARM_DOCKER := docker $(if $(SWARM_HOST),-H $(SWARM_HOST))
+# Built with compose from its Dockerfiles; locust-master's image is the workers' too.
+STACK_IMAGES := api legacy counter nginx locust-master
+
+.PHONY: help up down dev test test-compose test-swarm stack-images stack-deploy stack-rm loadtest bench bench-quick bench-counter secrets certs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,7 +84,7 @@ dev: $(VENV)/.synced ## Run the same stack as native processes, in the foregroun
 	$(PYTHON) dev/stack.py
 
 test: $(VENV)/.synced ## Run every test against a native stack it starts itself
-	$(PYTHON) -m pytest -m "not compose" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m "not compose and not swarm" $(PYTEST_ARGS)
 
 test-compose: $(VENV)/.synced secrets certs ## Build and start the compose stack (with HTTPS), run the same suite against it, remove it
 	@trap '$(COMPOSE) -p $(TEST_PROJECT) down -v --remove-orphans >/dev/null 2>&1' EXIT; \
@@ -81,8 +95,26 @@ test-compose: $(VENV)/.synced secrets certs ## Build and start the compose stack
 		PROMETHEUS_PORT=$(TEST_PROMETHEUS_PORT) STACK_PROMETHEUS_URL=http://127.0.0.1:$(TEST_PROMETHEUS_PORT); \
 	$(COMPOSE) -p $(TEST_PROJECT) up -d --build --wait --wait-timeout 300 && \
 	STACK_URL=http://127.0.0.1:$(TEST_HTTP_PORT) STACK_HTTPS_URL=https://localhost:$(TEST_HTTPS_PORT) \
-	STACK_TLS_CA=.certs/ca.crt STACK_COMPOSE_PROJECT=$(TEST_PROJECT) $(PYTHON) -m pytest -m "not native" $(PYTEST_ARGS) || \
+	STACK_TLS_CA=.certs/ca.crt STACK_COMPOSE_PROJECT=$(TEST_PROJECT) $(PYTHON) -m pytest -m "not native and not swarm" $(PYTEST_ARGS) || \
 	{ status=$$?; $(COMPOSE) -p $(TEST_PROJECT) logs --tail 80; exit $$status; }
+
+test-swarm: $(VENV)/.synced secrets ## Start a three-node swarm (docker:dind) and a registry, deploy the stack, run the suite and the swarm tests, remove it all
+	$(PYTHON) -m tests.swarm.run --prefix $(TEST_PROJECT) --http-port $(TEST_HTTP_PORT) --subnet $${FRONT_SUBNET:-172.30.80.0/24} $(PYTEST_ARGS)
+
+stack-images: ## Build the images (compose's Dockerfiles), tag them REGISTRY/…:TAG, push them
+	@test -n "$(REGISTRY)" || { echo "set REGISTRY=<host:port of a registry every node pulls from>" >&2; exit 1; }
+	$(COMPOSE) -p $(STACK_NAME) --profile loadtest build $(STACK_IMAGES)
+	@set -e; for image in $(STACK_IMAGES); do \
+	  target=$(PUSH_REGISTRY)/async-web-stack-$${image%-master}:$(TAG); \
+	  docker tag $(STACK_NAME)-$$image $$target; docker push -q $$target; \
+	done
+
+stack-deploy: secrets stack-images ## Build and push the images, deploy the stack to the swarm (REGISTRY, TAG, STACK_NAME, SWARM_HOST, LOADTEST=1)
+	REGISTRY=$(REGISTRY) TAG=$(TAG) $(SWARM_DOCKER) stack deploy --detach=true --prune \
+		-c deploy/swarm/stack.yaml $(if $(LOADTEST),-c deploy/swarm/loadtest.yaml) $(STACK_NAME)
+
+stack-rm: ## Remove the stack from the swarm (its database volume stays on its node)
+	$(SWARM_DOCKER) stack rm $(STACK_NAME)
 
 loadtest: $(VENV)/.synced ## Headless Locust run against HOST, fails on broken thresholds; reports (with the services' view from PROMETHEUS_URL) in loadtest/results/
 	@dir="$(or $(RESULTS_DIR),loadtest/results/$$(date +%Y%m%d-%H%M%S))"; mkdir -p "$$dir"; since=$$(date +%s); \

@@ -387,6 +387,8 @@ class Stack:
             "COUNTER_UPSTREAM": f"127.0.0.1:{self.ports['counter']}",
             # An address, not a name, so nginx never asks it; the directive still needs a server.
             "RESOLVER": "127.0.0.1",
+            # Debian's nginx 1.22 has no upstream `resolve`, and fixed addresses need none.
+            "UPSTREAM_RESOLVE": "",
             "STATIC_ROOT": str(ROOT / "nginx" / "html"),
             # Loopback is where make bench and make loadtest come from; tests reach the limits
             # from other loopback addresses (127.0.0.2, …).
