@@ -15,6 +15,11 @@ SWARM = ROOT / "deploy" / "swarm"
 STACK = yaml.safe_load(interpolate((SWARM / "stack.yaml").read_text()))
 LOADTEST = yaml.safe_load(interpolate((SWARM / "loadtest.yaml").read_text()))
 SERVICES = {**STACK["services"], **LOADTEST["services"]}
+# Prometheus and its exporters (compose's observability profile) are not on the swarm yet: their
+# images would have to reach the nodes' registry and nginx-exporter would need one task per nginx.
+# README "Beyond one machine" says so. The services' own metrics ports are in the stack.
+NOT_ON_THE_SWARM = {name for name, service in COMPOSE["services"].items() if "observability" in service.get("profiles", [])}
+ON_THE_SWARM = sorted(set(COMPOSE["services"]) - NOT_ON_THE_SWARM)
 APP = ["api", "legacy", "counter"]
 # Environment values that differ on purpose (the reasons are beside them in stack.yaml).
 SWARM_VALUES = {
@@ -26,10 +31,11 @@ SWARM_VALUES = {
 
 
 def test_the_stack_has_every_compose_service() -> None:
-    assert set(SERVICES) == set(COMPOSE["services"])
+    assert NOT_ON_THE_SWARM == {"prometheus", "nginx-exporter", "postgres-exporter"}
+    assert set(SERVICES) == set(ON_THE_SWARM)
 
 
-@pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
+@pytest.mark.parametrize("name", ON_THE_SWARM)
 def test_each_service_is_configured_as_in_compose(name: str) -> None:
     compose, swarm = COMPOSE["services"][name], SERVICES[name]
     compose_env = {key: str(value) for key, value in compose.get("environment", {}).items()}
@@ -44,7 +50,7 @@ def test_each_service_is_configured_as_in_compose(name: str) -> None:
         assert swarm["stop_grace_period"] == compose["stop_grace_period"]
 
 
-@pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
+@pytest.mark.parametrize("name", ON_THE_SWARM)
 def test_each_service_is_what_a_swarm_can_run(name: str) -> None:
     swarm = SERVICES[name]
     # stack deploy ignores these: build happens before (make stack-images), tmpfs is a mount,
