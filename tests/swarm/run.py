@@ -31,10 +31,9 @@ TAG = "v1"
 HTTP_PORT = 8080
 SERVICES = ("postgres", "api", "legacy", "counter", "nginx", "locust-master", "locust-worker")
 READY_PATHS = ("/api/readyz", "/legacy/readyz", "/counter/healthz", "/")
-# Suite tests that look inside the services' containers through docker compose (their logs, a probe
-# run in the container) without being marked `compose`: they need a compose project to do it.
+# Suite tests that need compose, left to make test-compose:
 NEEDS_COMPOSE = (
-    # They reach into the containers through docker compose.
+    # They look inside the services' containers through docker compose (logs, a probe run there).
     "tests/test_roles.py",
     "tests/test_request_ids.py",
     # Two limited clients of one nginx, the second through compose's load network: natively and in
