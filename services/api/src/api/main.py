@@ -12,6 +12,7 @@ from api import errors
 from api.auth import WriteTokens
 from api.db import create_pool
 from api.metrics import RequestMetrics
+from api.point_reads import PointReads
 from api.request_ids import RequestIds
 from api.routes import brands, products, system
 from api.settings import Settings
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.write_tokens = WriteTokens(settings.write_tokens_file)
     errors.install(app)
+    app.add_middleware(PointReads)
+    # Added last, so outermost: every answer carries its request id, point reads included.
     app.add_middleware(RequestIds)
     if settings.metrics_on:  # added last, so outermost: it sees every answer as the client gets it
         app.add_middleware(RequestMetrics)
