@@ -131,6 +131,7 @@ async def insert_row(connection: asyncpg.Connection, name: str, brand_id: int) -
     "",
     status_code=201,
     dependencies=[WriteAccess],
+    response_model=Product,
     responses={
         **UNAUTHORIZED,
         201: {
@@ -141,14 +142,20 @@ async def insert_row(connection: asyncpg.Connection, name: str, brand_id: int) -
         409: {"model": Error, "description": "The brand does not exist"},
     },
 )
-async def create_product(body: NewProduct, request: Request, response: Response) -> Product:
+async def create_product(body: NewProduct, request: Request) -> Response:
     """Create a product; answers with the new row and its path in `Location`."""
     product = await request.app.state.new_products.submit((body.product_name, body.brand_id))
     if product is None:
         # The body is well formed; it names a brand the catalogue does not have (now).
         raise HTTPException(409, f"brand {body.brand_id} does not exist")
-    response.headers["Location"] = public_path(request, f"/{product['product_id']}")
-    return product
+    # Encoded here rather than validated against response_model first: the row is ours, built
+    # from the validated body and the id PostgreSQL gave it.
+    return Response(
+        pydantic_core.to_json(product),
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": public_path(request, f"/{product['product_id']}")},
+    )
 
 
 @router.delete(
