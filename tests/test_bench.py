@@ -186,10 +186,12 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     nginx_us = {name: row["cpu_us_per_request"]["nginx"] for name, row in rows.items()}
     assert nginx_us["api-direct"] < nginx_us["api-nginx"]
     assert rows["fastapi"]["cpu_us_per_request"]["services"] > 0
-    # Every one of the project's targets was checked (5 ratios, the metrics' cost twice, zero errors
-    # for 7 targets), pass or fail.
-    assert len(saved["run"]["checks"]) == 14
-    assert table.count("PASS  ") + table.count("FAIL  ") == 14
+    # Every one of the project's targets was checked (6 ratios, the mix's p99, the metrics' cost
+    # twice, zero errors for 10 targets), pass or fail; nginx's CPU per proxied request is listed
+    # for each route through it.
+    assert len(saved["run"]["checks"]) == 19
+    assert table.count("PASS  ") + table.count("FAIL  ") == 19
+    assert "nginx CPU per proxied request (µs): /api/brands " in table
     assert rows["legacy-nginx-metrics-off"]["cpu_us_per_request"]["nginx"] > 0
 
 
