@@ -3,6 +3,8 @@ began before the caller arrived (the api's and the legacy's /brands and products
 tests/test_fresh_reads_live.py checks them end to end)."""
 
 import asyncio
+from collections.abc import Awaitable
+from typing import Any
 
 import pytest
 from stack_common.fresh_reads import FreshKeyedReads, FreshReads
@@ -73,18 +75,22 @@ def test_an_error_reaches_every_caller_of_its_batch_and_the_next_batch_runs_anew
     assert after == "rows"
 
 
+async def one_goes_away(read: Any, leaving: Awaitable, staying: Awaitable) -> Any:
+    """Two callers of one batch; the first goes away while the query runs. The other's answer."""
+    leaving_task, staying_task = asyncio.ensure_future(leaving), asyncio.ensure_future(staying)
+    await read.started.wait()
+    leaving_task.cancel()
+    read.go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving_task
+    return await staying_task
+
+
 def test_a_caller_that_goes_away_does_not_cancel_the_others() -> None:
     async def scenario() -> int:
         read = ControlledRead()
         reads = FreshReads(read)
-        leaving = asyncio.create_task(reads.get())
-        staying = asyncio.create_task(reads.get())
-        await read.started.wait()
-        leaving.cancel()
-        read.go.set()
-        with pytest.raises(asyncio.CancelledError):
-            await leaving
-        return await staying
+        return await one_goes_away(read, reads.get(), reads.get())
 
     assert asyncio.run(scenario()) == 1
 
@@ -164,13 +170,6 @@ def test_a_keyed_caller_that_goes_away_does_not_cancel_the_others() -> None:
     async def scenario() -> tuple[int, int] | None:
         read = ControlledKeyedRead()
         reads = FreshKeyedReads(read)
-        leaving = asyncio.create_task(reads.get(1))
-        staying = asyncio.create_task(reads.get(2))
-        await read.started.wait()
-        leaving.cancel()
-        read.go.set()
-        with pytest.raises(asyncio.CancelledError):
-            await leaving
-        return await staying
+        return await one_goes_away(read, reads.get(1), reads.get(2))
 
     assert asyncio.run(scenario()) == (1, 2)
