@@ -201,7 +201,7 @@ class Result:
     # Until the first held socket had the new count: reaction time, before the spread of the fan-out.
     first_client_ms: dict[str, float] = field(default_factory=dict)
     timeouts: int = 0
-    handshake_retries: int = 0  # connects that failed during the ramp-up and were tried again
+    handshake_retries: int = 0  # connects refused (ramp-up and probes) and tried again
     memory_bytes_per_socket: dict[str, int] = field(default_factory=dict)  # counter, nginx
     mix: dict[str, float] = field(default_factory=dict)  # the load test's mix meanwhile (--mix-seconds)
     cpu_count: int = os.cpu_count() or 1
@@ -416,7 +416,17 @@ async def run(
                     nonlocal probe, start
                     start = time.monotonic()
                     if expected > base:
-                        probe = await open_client(None, url)
+                        # A refused handshake is tried again, as a page would; the time counts from
+                        # the first attempt.
+                        for attempt in range(JOIN_ATTEMPTS):
+                            try:
+                                probe = await open_client(None, url)
+                                break
+                            except (ConnectionError, OSError, TimeoutError):
+                                if attempt == JOIN_ATTEMPTS - 1:
+                                    raise
+                                result.handshake_retries += 1
+                                await asyncio.sleep(0.2)
                     else:
                         assert probe is not None
                         probe.close()
@@ -475,7 +485,7 @@ def print_table(results: list[Result]) -> None:
               f"{d.get('p50', '-'):>9}/{d.get('p99', '-')}/{d.get('max', '-'):<9} "
               f"{r.first_client_ms.get('p50', '-'):>9} {r.timeouts:>8}  {per_process}")
         if r.handshake_retries:
-            memory_rows.append(f"{r.target}: {r.handshake_retries} connects retried during the ramp-up")
+            memory_rows.append(f"{r.target}: {r.handshake_retries} refused connects tried again")
         if r.memory_bytes_per_socket:
             memory = ", ".join(f"{name} {size:,} B" for name, size in r.memory_bytes_per_socket.items())
             memory_rows.append(f"{r.target}: resident memory per held socket: {memory}")
