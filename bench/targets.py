@@ -33,7 +33,7 @@ class Target:
     script: Path | None = None  # a wrk script; None: plain GET of url
     script_args: list[str] = field(default_factory=list)
     probe: str = ""  # a URL that answers 200 once the target serves; "" for url itself
-    process: str | None = None  # the Stack process that serves only this target (baselines)
+    process: str | None = None  # the Stack process that serves this target (baselines), stopped after it
 
     @property
     def ours(self) -> bool:
