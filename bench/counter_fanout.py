@@ -337,7 +337,11 @@ async def expect_everywhere(holders: list[Holder], value: int, timeout: float, a
 async def settle(holders: list[Holder], probe_url: str, deadline: float) -> int:
     """The count every held socket agrees on (other users included), by asking a fresh socket."""
     while time.monotonic() < deadline:
-        probe = await open_client(None, probe_url)
+        try:
+            probe = await open_client(None, probe_url)
+        except (ConnectionError, OSError, TimeoutError):  # refused under load: ask again
+            await asyncio.sleep(0.5)
+            continue
         value = await asyncio.wait_for(probe.first_count, WAIT_SECONDS) - 1
         probe.close()
         await asyncio.wait_for(probe.closed, WAIT_SECONDS)
