@@ -318,7 +318,9 @@ async def hold_fleet(pipe: multiprocessing.connection.Connection, url: str, clie
         client.transport.close()
 
 
-async def expect_everywhere(holders: list[Holder], value: int, timeout: float, action: Any = None) -> tuple | None:
+async def expect_everywhere(
+    holders: list[Holder], value: int, timeout: float, action: Any = None
+) -> tuple | None:
     """Arm every holder for `value`, then run `action` (a probe's connect or close); (first, last)
     arrival over all holders (time.monotonic, one clock for every process), or None on a timeout."""
     for holder in holders:
@@ -383,10 +385,13 @@ async def run(
     mix: list[str] | None,
 ) -> Result:
     deadline = time.monotonic() + options.max_seconds
-    result = Result(target=target, url=url, clients=options.clients, probes=options.probes, gap_seconds=options.gap)
+    result = Result(
+        target=target, url=url, clients=options.clients, probes=options.probes, gap_seconds=options.gap
+    )
     started = time.monotonic()
     memory_before = resident_kib(memory_of)
-    shares = [min(options.per_process, options.clients - n) for n in range(0, options.clients, options.per_process)]
+    per_process = options.per_process
+    shares = [min(per_process, options.clients - n) for n in range(0, options.clients, per_process)]
     holders = [Holder(url, share) for share in shares]
     try:
         opened = [await holder.reply(options.max_seconds) for holder in holders]
@@ -401,7 +406,9 @@ async def run(
             name: round((memory_after[name] - memory_before[name]) * 1024 / options.clients)
             for name in memory_of
         }
-        load = subprocess.Popen(mix, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) if mix else None
+        load = None
+        if mix:
+            load = subprocess.Popen(mix, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
         connects: list[float] = []
         disconnects: list[float] = []
@@ -515,14 +522,18 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=0.3, help="seconds between probe events")
     parser.add_argument("--url", help="websocket URL to test; default: start a native stack and test both paths")
     parser.add_argument(
-        "--target", help="name in the table and result file: of --url (default custom), or a suffix for the stack's"
+        "--target",
+        help="name in the table and result file: of --url (default custom), or a suffix for the stack's",
     )
     parser.add_argument("--database-url", help="with --url: where to read connections per process")
     parser.add_argument("--workers", type=int, default=2, help="counter processes of the stack it starts")
     parser.add_argument("--max-seconds", type=float, default=900, help="per target, ramp-up included")
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     parser.add_argument(
-        "--per-process", type=int, default=5000, help="held sockets per client process (each may have 20,000 fds)"
+        "--per-process",
+        type=int,
+        default=5000,
+        help="held sockets per client process (each may have 20,000 fds)",
     )
     parser.add_argument("--only", choices=("direct", "nginx"), help="of the stack it starts, one path only")
     parser.add_argument(
@@ -557,7 +568,8 @@ def main() -> int:
         if args.mix_seconds:
             first, last = 1, 1000  # the seed's products (SEED_SCALE 1)
             mix = ["wrk", "-t1", "-c50", f"-d{args.mix_seconds:g}s", "--latency", "-s", str(MIX_SCRIPT)]
-            mix += [stack.http_url, "--", str(first), str(last)]
+            token = stack.write_tokens_file.read_text().split()[0]  # the mix creates and deletes
+            mix += [stack.http_url, "--", str(first), str(last), token]
 
     results = []
     try:

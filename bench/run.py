@@ -124,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         # Baselines first, each stopped once measured: its database connections go back before the
         # next target runs (the app role may hold 80), and no idle process is left beside ours.
         product_ids = product_id_range(stack)
-        targets = [*start_baselines(stack, args.workers, product_ids), *our_targets(stack, product_ids)]
+        token = stack.write_tokens_file.read_text().split()[0]  # writes need the api's bearer token
+        targets = [
+            *start_baselines(stack, args.workers, product_ids),
+            *our_targets(stack, product_ids, token),
+        ]
         # What the metrics cost: each twin with metrics off runs right after its counterpart.
         metrics_off = start_metrics_off(stack)
         targets = [twin for target in targets for twin in (target, metrics_off.get(target.name)) if twin]

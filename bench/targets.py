@@ -62,7 +62,8 @@ class Baseline:
             process, root = started[tuple(self.command)]
         else:
             port = free_port()
-            command = [part.format(port=port, workers=workers, python=sys.executable) for part in self.command]
+            fill = {"port": port, "workers": workers, "python": sys.executable}
+            command = [part.format(**fill) for part in self.command]
             env = {
                 **stack.service_env("api"),
                 "DATABASE_URL": stack.database_url(SUPERUSER, with_password=True),
@@ -173,8 +174,8 @@ BASELINES = [
 ]
 
 
-def our_targets(stack: Stack, product_ids: tuple[int, int], token: str = "") -> list[Target]:
-    """`token`: the bearer token writes need, when the api asks for one."""
+def our_targets(stack: Stack, product_ids: tuple[int, int], token: str) -> list[Target]:
+    """`token`: the bearer token the api's writes need."""
     edge, api, legacy = stack.http_url, stack.service_url("api"), stack.service_url("legacy")
     first, last = product_ids
     seeded = [str(first), str(last)]

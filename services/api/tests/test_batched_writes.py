@@ -17,7 +17,9 @@ MISSING_BRAND = 999_999
 
 
 @pytest.mark.native
-def test_concurrent_creates_are_each_committed_when_answered_and_a_bad_brand_fails_alone(stack: Stack) -> None:
+def test_concurrent_creates_are_each_committed_when_answered_and_a_bad_brand_fails_alone(
+    stack: Stack, write_token: str
+) -> None:
     tag = uuid.uuid4().hex[:8]
     bodies = [
         {"product_name": f"Batch {tag} {n}", "brand_id": MISSING_BRAND if n % 4 == 0 else n % 100 + 1}
@@ -30,7 +32,9 @@ def test_concurrent_creates_are_each_committed_when_answered_and_a_bad_brand_fai
         created: list[int] = []
         checker = await asyncpg.create_pool(stack.superuser_dsn(), min_size=8, max_size=8)
         limits = httpx.Limits(max_connections=120)
-        async with httpx.AsyncClient(base_url=stack.http_url, timeout=10, limits=limits) as client:
+        headers = {"Authorization": f"Bearer {write_token}"}
+        client = httpx.AsyncClient(base_url=stack.http_url, timeout=10, limits=limits, headers=headers)
+        async with client:
 
             async def create(body: dict) -> None:
                 response = await client.post("/api/products", json=body)
@@ -73,8 +77,8 @@ def test_concurrent_creates_are_each_committed_when_answered_and_a_bad_brand_fai
 
 
 @pytest.mark.native
-def test_the_app_role_commits_synchronously(stack: Stack) -> None:
-    """A 201 promises the row survives a crash: the services' sessions keep synchronous_commit on."""
+def test_the_api_role_commits_synchronously(stack: Stack) -> None:
+    """A 201 promises the row survives a crash: the api role's sessions keep synchronous_commit on."""
 
     async def setting() -> str:
         connection = await asyncpg.connect(stack.database_url(with_password=True))
