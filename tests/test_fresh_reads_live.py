@@ -73,9 +73,11 @@ def test_rows_by_id_reflect_every_acknowledged_write_under_load(stack: Stack, ki
 
     async def scenario() -> list[str]:
         problems: list[str] = []
-        superuser = await asyncpg.connect(stack.superuser_dsn())
         limits = httpx.Limits(max_connections=64)
-        async with httpx.AsyncClient(base_url=stack.http_url, timeout=10, limits=limits) as client:
+        async with (
+            connected(stack.superuser_dsn()) as superuser,
+            httpx.AsyncClient(base_url=stack.http_url, timeout=10, limits=limits) as client,
+        ):
 
             async def keep_asking(path: str, stop: asyncio.Event) -> None:
                 while not stop.is_set():
@@ -118,7 +120,6 @@ def test_rows_by_id_reflect_every_acknowledged_write_under_load(stack: Stack, ki
             finally:
                 background.set()
                 await asyncio.gather(*load)
-                await superuser.close()
         return problems
 
     assert asyncio.run(scenario()) == []

@@ -12,6 +12,7 @@ from api.routes.products import insert_products
 from stack_common.database import FairPool
 
 from dev.stack import Stack
+from tests.helpers import connected
 
 MISSING_BRAND = 999_999
 
@@ -81,11 +82,8 @@ def test_the_api_role_commits_synchronously(stack: Stack) -> None:
     """A 201 promises the row survives a crash: the api role's sessions keep synchronous_commit on."""
 
     async def setting() -> str:
-        connection = await asyncpg.connect(stack.database_url(with_password=True))
-        try:
+        async with connected(stack.database_url(with_password=True)) as connection:
             return await connection.fetchval("SHOW synchronous_commit")
-        finally:
-            await connection.close()
 
     assert asyncio.run(setting()) == "on"
 
@@ -124,27 +122,27 @@ def test_a_brand_deleted_under_a_batch_fails_only_its_own_rows(stack: Stack) -> 
     statement fails as a whole, and the batch falls back to one row at a time."""
 
     async def scenario() -> tuple[list, int]:
-        superuser = await asyncpg.connect(stack.superuser_dsn())
         pool = await FairPool.create(stack.database_url(with_password=True), min_size=1, max_size=1)
         try:
-            doomed = await superuser.fetchval(
-                "INSERT INTO brand (brand_name) VALUES ($1) RETURNING brand_id", f"Doomed {uuid.uuid4().hex}"
-            )
-            deleting = superuser.transaction()
-            await deleting.start()
-            await superuser.execute("DELETE FROM brand WHERE brand_id = $1", doomed)  # not committed yet
-            batch = asyncio.create_task(
-                insert_products(pool, [("Survivor A", 2), ("Casualty", doomed), ("Survivor B", 3)])
-            )
-            await asyncio.sleep(0.5)  # the insert now waits for the delete's row lock
-            assert not batch.done()
-            await deleting.commit()
-            answers = await asyncio.wait_for(batch, 10)
-            await superuser.execute("DELETE FROM product WHERE product_name LIKE 'Survivor %'")
-            return answers, doomed
+            async with connected(stack.superuser_dsn()) as superuser:
+                name = f"Doomed {uuid.uuid4().hex}"
+                doomed = await superuser.fetchval(
+                    "INSERT INTO brand (brand_name) VALUES ($1) RETURNING brand_id", name
+                )
+                deleting = superuser.transaction()
+                await deleting.start()
+                await superuser.execute("DELETE FROM brand WHERE brand_id = $1", doomed)  # not committed yet
+                batch = asyncio.create_task(
+                    insert_products(pool, [("Survivor A", 2), ("Casualty", doomed), ("Survivor B", 3)])
+                )
+                await asyncio.sleep(0.5)  # the insert now waits for the delete's row lock
+                assert not batch.done()
+                await deleting.commit()
+                answers = await asyncio.wait_for(batch, 10)
+                await superuser.execute("DELETE FROM product WHERE product_name LIKE 'Survivor %'")
+                return answers, doomed
         finally:
             await pool.close()
-            await superuser.close()
 
     answers, doomed = asyncio.run(scenario())
     assert answers[1] is None

@@ -5,7 +5,7 @@ test_outage); here, that nothing else is taken away from FastAPI's validation.""
 import pytest
 from api.point_reads import point_read
 
-INT4_MAX = 2**31 - 1
+from tests.helpers import INT4_MAX
 
 
 @pytest.mark.parametrize(
