@@ -9,21 +9,34 @@ the routes use. Every other request (another method or path, an id FastAPI must 
 read differently) goes on to FastAPI unchanged, and the routes stay declared there for the docs.
 """
 
+from typing import NamedTuple
+
 from stack_common.database import DATABASE_UNAVAILABLE
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import after_database_failure, error_response
 from api.models import INT4_MAX
 
-# path prefix → (the app.state FreshKeyedReads, what the 404 calls it)
-POINT_READS = {"/products/": ("product_by_id", "product"), "/brands/": ("brand_by_id", "brand")}
+
+class RouteTemplate(NamedTuple):
+    """What the request metrics read of scope["route"] (its template), for the reads answered here,
+    ahead of the router that would set it."""
+
+    path: str
+
+
+# path prefix → (the app.state FreshKeyedReads, what the 404 calls it, the route it stands for)
+POINT_READS = {
+    "/products/": ("product_by_id", "product", RouteTemplate("/products/{product_id}")),
+    "/brands/": ("brand_by_id", "brand", RouteTemplate("/brands/{brand_id}")),
+}
 MAX_DIGITS = len(str(INT4_MAX))
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 def point_read(path: str) -> tuple[str, str, int] | None:
     """(reads, what, id) when `path` is a point read with a canonical id, else None."""
-    for prefix, (reads, what) in POINT_READS.items():
+    for prefix, (reads, what, _) in POINT_READS.items():
         if path.startswith(prefix):
             digits = path[len(prefix) :]
             if digits.isascii() and digits.isdigit() and digits[0] != "0" and len(digits) <= MAX_DIGITS:
@@ -49,6 +62,7 @@ class PointReads:
         await self.app(scope, receive, send)
 
     async def answer(self, scope: Scope, send: Send, reads: str, what: str, row_id: int) -> None:
+        scope["route"] = next(route for name, _, route in POINT_READS.values() if name == reads)
         state = scope["app"].state
         try:
             body = await getattr(state, reads).get(row_id)
