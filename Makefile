@@ -136,5 +136,6 @@ bench: $(VENV)/.synced ## The framework comparison: every target, wrk -t1 -c200 
 bench-quick: $(VENV)/.synced ## The same comparison, a few seconds per target (proves it works; not a measurement)
 	$(PYTHON) -m bench.run --quick $(BENCH_ARGS)
 
-bench-counter: $(VENV)/.synced ## The counter's fan-out: 5,000 sockets, p50/p99 from a connect until all have the count
-	$(PYTHON) bench/counter_fanout.py $(BENCH_ARGS)
+bench-counter: $(VENV)/.synced ## The counter's fan-out via nginx: 20,000 sockets, then 5,000 beside the load test's mix
+	$(PYTHON) bench/counter_fanout.py --only nginx --clients 20000 $(BENCH_ARGS)
+	$(PYTHON) bench/counter_fanout.py --only nginx --clients 5000 --mix-seconds 75 --target mix $(BENCH_ARGS)

@@ -4,12 +4,16 @@
                                                         # against the counter directly and via nginx
     python bench/counter_fanout.py --url ws://127.0.0.1:8080/counter --database-url postgresql://...
 
-It opens --clients sockets (default 5000) on loopback and waits until every one shows the same count.
+It opens --clients sockets (default 5000) on loopback, spread over holder processes of at most
+--per-process sockets each (every process may hold at most 20,000 descriptors here), and waits until
+every one shows the same count.
 Then each probe opens one more socket (and later closes it) and measures, from the moment the probe
 starts connecting (or sends its close), until the moment the LAST of the held sockets has received
 the new count: the fan-out latency a user sees. It reports p50/p99/max of both, the connections each
-server process holds (from counter_presence, when it knows the database), prints a table and writes
-JSON to bench/results/counter_fanout-<target>.json.
+server process holds (from counter_presence, when it knows the database) and, for the stack it starts,
+the memory each held socket costs the counter and nginx (growth of their resident memory over the
+ramp-up, per socket). --mix-seconds runs the load test's mix (bench/mix.lua, wrk) through nginx
+during the probes. It prints a table and writes JSON to bench/results/counter_fanout-<target>.json.
 
 The clients are a lean asyncio protocol (handshake by hand, unmasked server frames parsed in place,
 pings answered) so that one client process can hold thousands of sockets without its own Python
@@ -22,16 +26,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
+import random
 import resource
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +53,10 @@ import uvloop  # noqa: E402
 from dev.stack import DEFAULT_PORTS, Stack, free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+MIX_SCRIPT = ROOT / "bench" / "mix.lua"
 WAIT_SECONDS = 60.0  # longest any single step may take
+P99_TARGET_MS = 250  # the project's target for the fan-out
+JOIN_ATTEMPTS = 5  # connects per held socket during the ramp-up
 
 
 class Fleet:
@@ -89,6 +102,8 @@ class CounterClient(asyncio.Protocol):
         self.upgraded = asyncio.get_running_loop().create_future()
         self.first_count = asyncio.get_running_loop().create_future()
         self.closed = asyncio.get_running_loop().create_future()
+        for future in (self.upgraded, self.first_count):  # a lost connection fails both; may go unread
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())
         self.count: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -186,6 +201,9 @@ class Result:
     # Until the first held socket had the new count: reaction time, before the spread of the fan-out.
     first_client_ms: dict[str, float] = field(default_factory=dict)
     timeouts: int = 0
+    handshake_retries: int = 0  # connects refused (ramp-up and probes) and tried again
+    memory_bytes_per_socket: dict[str, int] = field(default_factory=dict)  # counter, nginx
+    mix: dict[str, float] = field(default_factory=dict)  # the load test's mix meanwhile (--mix-seconds)
     cpu_count: int = os.cpu_count() or 1
 
 
@@ -199,22 +217,6 @@ def summary(samples: list[float]) -> dict[str, float]:
         "max": round(max(ms), 1),
         "n": len(ms),
     }
-
-
-async def settle(fleet: Fleet, probe_url: str, deadline: float) -> int:
-    """The count every held socket agrees on (other users included), by asking a fresh socket."""
-    while time.monotonic() < deadline:
-        probe = await open_client(None, probe_url)
-        value = await asyncio.wait_for(probe.first_count, WAIT_SECONDS) - 1
-        probe.close()
-        await asyncio.wait_for(probe.closed, WAIT_SECONDS)
-        fleet.expect(value)
-        try:
-            await asyncio.wait_for(fleet.all_reached.wait(), 2)
-            return value
-        except TimeoutError:
-            continue
-    raise TimeoutError("the held sockets never agreed on one count")
 
 
 async def presence_rows(database_url: str | None) -> dict[str, int]:
@@ -231,59 +233,248 @@ async def presence_rows(database_url: str | None) -> dict[str, int]:
     return {row["instance_id"]: row["connections"] for row in rows}
 
 
-async def run(
-    target: str, url: str, clients: int, probes: int, gap: float, database_url: str | None, max_seconds: float
-) -> Result:
-    deadline = time.monotonic() + max_seconds
-    result = Result(target=target, url=url, clients=clients, probes=probes, gap_seconds=gap)
+class Holder:
+    """A process holding part of the fleet, driven over a pipe: open n sockets; arm for a count and
+    report when its last (and first) socket showed it; close everything and exit."""
+
+    def __init__(self, url: str, clients: int) -> None:
+        self.pipe, child = multiprocessing.Pipe()
+        # Forked before the parent runs an event loop; the child starts its own.
+        self.process = multiprocessing.get_context("fork").Process(
+            target=hold, args=(child, url, clients), daemon=True
+        )
+        self.process.start()
+        child.close()
+        self.replies: asyncio.Queue = asyncio.Queue()
+        asyncio.get_running_loop().add_reader(self.pipe.fileno(), self._read)
+
+    def _read(self) -> None:
+        try:
+            self.replies.put_nowait(self.pipe.recv())
+        except EOFError:
+            asyncio.get_running_loop().remove_reader(self.pipe.fileno())
+            self.replies.put_nowait(("gone",))
+
+    async def reply(self, timeout: float = WAIT_SECONDS) -> tuple:
+        message = await asyncio.wait_for(self.replies.get(), timeout)
+        if message[0] == "gone":
+            raise ConnectionError(f"holder process {self.process.pid} exited")
+        return message
+
+    def send(self, *message: object) -> None:
+        self.pipe.send(message)
+
+    def stop(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.pipe.fileno())
+        with contextlib.suppress(OSError):
+            self.send("close")
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def hold(pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
+    raise_open_files_limit(clients + 256)
+    uvloop.run(hold_fleet(pipe, url, clients))
+
+
+async def hold_fleet(pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue = asyncio.Queue()
+    loop.add_reader(pipe.fileno(), lambda: commands.put_nowait(pipe.recv()))
     fleet = Fleet()
     # Connect in waves: a bounded number of handshakes in flight, like a crowd rather than a SYN flood.
-    started = time.monotonic()
-    in_flight = asyncio.Semaphore(100)
+    in_flight = asyncio.Semaphore(50)
+    retries = 0
 
     async def join() -> None:
+        nonlocal retries
         async with in_flight:
-            fleet.clients.append(await open_client(fleet, url))
+            for attempt in range(JOIN_ATTEMPTS):
+                try:
+                    fleet.clients.append(await open_client(fleet, url))
+                    return
+                except (ConnectionError, OSError, TimeoutError):
+                    # Refused or timed out (nginx answers 504 when the counter is slow to accept):
+                    # a page would reconnect after a pause, so does this client; the run counts it.
+                    if attempt == JOIN_ATTEMPTS - 1:
+                        raise
+                    retries += 1
+                    await asyncio.sleep(0.5 + random.random())
 
     await asyncio.gather(*(join() for _ in range(clients)))
-    base = await settle(fleet, url, deadline)
-    result.ramp_seconds = round(time.monotonic() - started, 2)
-    await asyncio.sleep(1.5)  # a heartbeat: every row is rewritten with its current count
-    result.connections_per_process = await presence_rows(database_url)
+    pipe.send(("opened", len(fleet.clients), retries))
+    while (command := await commands.get())[0] != "close":
+        _, value, timeout = command
+        fleet.expect(value)
+        pipe.send(("armed",))
+        try:
+            await asyncio.wait_for(fleet.all_reached.wait(), timeout)
+            pipe.send(("reached", fleet.first_arrival, fleet.last_arrival))
+        except TimeoutError:
+            pipe.send(("timeout",))
+    for client in fleet.clients:
+        assert client.transport is not None
+        client.transport.close()
 
-    connects: list[float] = []
-    disconnects: list[float] = []
-    firsts: list[float] = []
-    for _ in range(probes):
-        if time.monotonic() > deadline:
-            break
-        for samples, expected in ((connects, base + 1), (disconnects, base)):
-            # Apart by more than the server's broadcast pause: each probe measures a lone change,
-            # not one coalesced with the previous (that is the churn case: --gap 0 shows it).
-            await asyncio.sleep(gap)
-            fleet.expect(expected)
-            start = time.monotonic()
-            if expected > base:
-                probe = await open_client(None, url)
-            else:
-                probe.close()
-            try:
-                await asyncio.wait_for(fleet.all_reached.wait(), WAIT_SECONDS)
-                samples.append(max(0.0, fleet.last_arrival - start))
-                firsts.append(max(0.0, (fleet.first_arrival or start) - start))
-            except TimeoutError:
-                result.timeouts += 1
-                base = await settle(fleet, url, deadline)
-                break
+
+async def expect_everywhere(
+    holders: list[Holder], value: int, timeout: float, action: Any = None
+) -> tuple | None:
+    """Arm every holder for `value`, then run `action` (a probe's connect or close); (first, last)
+    arrival over all holders (time.monotonic, one clock for every process), or None on a timeout."""
+    for holder in holders:
+        holder.send("expect", value, timeout)
+    for holder in holders:
+        assert (await holder.reply())[0] == "armed"
+    if action is not None:
+        await action()
+    replies = [await holder.reply(timeout + WAIT_SECONDS) for holder in holders]
+    if any(reply[0] != "reached" for reply in replies):
+        return None
+    firsts = [reply[1] for reply in replies if reply[1] is not None]
+    return (min(firsts) if firsts else None), max(reply[2] for reply in replies)
+
+
+async def settle(holders: list[Holder], probe_url: str, deadline: float) -> int:
+    """The count every held socket agrees on (other users included), by asking a fresh socket."""
+    while time.monotonic() < deadline:
+        try:
+            probe = await open_client(None, probe_url)
+        except (ConnectionError, OSError, TimeoutError):  # refused under load: ask again
+            await asyncio.sleep(0.5)
+            continue
+        value = await asyncio.wait_for(probe.first_count, WAIT_SECONDS) - 1
+        probe.close()
         await asyncio.wait_for(probe.closed, WAIT_SECONDS)
+        if await expect_everywhere(holders, value, 2) is not None:
+            return value
+    raise TimeoutError("the held sockets never agreed on one count")
+
+
+def resident_kib(pids: dict[str, int]) -> dict[str, int]:
+    """KiB of resident memory of each named process tree (a master and its workers)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            status = (entry / "status").read_text()
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
+            children.setdefault(int(fields["PPid"]), []).append(int(entry.name))
+
+    def tree(root: int) -> int:
+        total, pending = 0, [root]
+        while pending:
+            pid = pending.pop()
+            total += rss.get(pid, 0)
+            pending.extend(children.get(pid, []))
+        return total
+
+    return {name: tree(pid) for name, pid in pids.items()}
+
+
+async def run(
+    target: str,
+    url: str,
+    options: argparse.Namespace,
+    database_url: str | None,
+    memory_of: dict[str, int],
+    mix: list[str] | None,
+) -> Result:
+    deadline = time.monotonic() + options.max_seconds
+    result = Result(
+        target=target, url=url, clients=options.clients, probes=options.probes, gap_seconds=options.gap
+    )
+    started = time.monotonic()
+    memory_before = resident_kib(memory_of)
+    per_process = options.per_process
+    shares = [min(per_process, options.clients - n) for n in range(0, options.clients, per_process)]
+    holders = [Holder(url, share) for share in shares]
+    try:
+        opened = [await holder.reply(options.max_seconds) for holder in holders]
+        assert sum(reply[1] for reply in opened) == options.clients
+        result.handshake_retries = sum(reply[2] for reply in opened)
+        base = await settle(holders, url, deadline)
+        result.ramp_seconds = round(time.monotonic() - started, 2)
+        await asyncio.sleep(1.5)  # a heartbeat: every row is rewritten with its current count
+        result.connections_per_process = await presence_rows(database_url)
+        memory_after = resident_kib(memory_of)
+        result.memory_bytes_per_socket = {
+            name: round((memory_after[name] - memory_before[name]) * 1024 / options.clients)
+            for name in memory_of
+        }
+        load = None
+        if mix:
+            load = subprocess.Popen(mix, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        connects: list[float] = []
+        disconnects: list[float] = []
+        firsts: list[float] = []
+        probe: CounterClient | None = None
+        for _ in range(options.probes):
+            if time.monotonic() > deadline:
+                break
+            for samples, expected in ((connects, base + 1), (disconnects, base)):
+                # Apart by more than the server's broadcast pause: each probe measures a lone change,
+                # not one coalesced with the previous (that is the churn case: --gap 0 shows it).
+                await asyncio.sleep(options.gap)
+                start = 0.0
+
+                async def act() -> None:
+                    nonlocal probe, start
+                    start = time.monotonic()
+                    if expected > base:
+                        # A refused handshake is tried again, as a page would; the time counts from
+                        # the first attempt.
+                        for attempt in range(JOIN_ATTEMPTS):
+                            try:
+                                probe = await open_client(None, url)
+                                break
+                            except (ConnectionError, OSError, TimeoutError):
+                                if attempt == JOIN_ATTEMPTS - 1:
+                                    raise
+                                result.handshake_retries += 1
+                                await asyncio.sleep(0.2)
+                    else:
+                        assert probe is not None
+                        probe.close()
+
+                arrivals = await expect_everywhere(holders, expected, WAIT_SECONDS, act)
+                if arrivals is None:
+                    result.timeouts += 1
+                    base = await settle(holders, url, deadline)
+                    break
+                first, last = arrivals
+                samples.append(max(0.0, last - start))
+                firsts.append(max(0.0, (first or start) - start))
+            if probe is not None:
+                await asyncio.wait_for(probe.closed, WAIT_SECONDS)
+        if load is not None:
+            output = await asyncio.to_thread(load.communicate)
+            result.mix = mix_summary(output[0])
+    finally:
+        for holder in holders:
+            holder.stop()
 
     result.connect_ms = summary(connects)
     result.disconnect_ms = summary(disconnects)
     result.first_client_ms = summary(firsts)
-    for client in fleet.clients:
-        assert client.transport is not None
-        client.transport.close()
     return result
+
+
+def mix_summary(output: str) -> dict[str, float]:
+    from bench import wrk
+
+    parsed = wrk.parse(output)
+    return {
+        "requests_per_s": parsed.requests_per_s,
+        "p99_ms": parsed.p99_ms,
+        "errors": parsed.errors,
+        "timeouts": parsed.timeouts,
+    }
 
 
 def raise_open_files_limit(needed: int) -> None:
@@ -296,6 +487,7 @@ def raise_open_files_limit(needed: int) -> None:
 def print_table(results: list[Result]) -> None:
     print(f"\n{'target':<8} {'clients':>7} {'ramp s':>7} {'connect p50/p99/max ms':>24} "
           f"{'disconnect p50/p99/max ms':>26} {'first p50':>9} {'timeouts':>8}  connections per process")
+    memory_rows = []
     for r in results:
         c, d = r.connect_ms, r.disconnect_ms
         per_process = " ".join(str(n) for n in r.connections_per_process.values()) or "-"
@@ -303,6 +495,24 @@ def print_table(results: list[Result]) -> None:
               f"{c.get('p50', '-'):>8}/{c.get('p99', '-')}/{c.get('max', '-'):<8} "
               f"{d.get('p50', '-'):>9}/{d.get('p99', '-')}/{d.get('max', '-'):<9} "
               f"{r.first_client_ms.get('p50', '-'):>9} {r.timeouts:>8}  {per_process}")
+        if r.handshake_retries:
+            memory_rows.append(f"{r.target}: {r.handshake_retries} refused connects tried again")
+        if r.memory_bytes_per_socket:
+            memory = ", ".join(f"{name} {size:,} B" for name, size in r.memory_bytes_per_socket.items())
+            memory_rows.append(f"{r.target}: resident memory per held socket: {memory}")
+        if r.mix:
+            memory_rows.append(
+                f"{r.target}: the mix meanwhile: {r.mix['requests_per_s']:,.0f} req/s, p99 {r.mix['p99_ms']:.1f} ms, "
+                f"{r.mix['errors']:g} errors, {r.mix['timeouts']:g} timeouts"
+            )
+    for row in memory_rows:
+        print(row)
+    for r in results:
+        for what, samples in (("connect", r.connect_ms), ("disconnect", r.disconnect_ms)):
+            if samples:
+                passed = samples["p99"] < P99_TARGET_MS
+                print(f"{'PASS' if passed else 'FAIL'}  {r.target} ({r.clients} sockets): p99 from a {what} "
+                      f"until every client has the count < {P99_TARGET_MS} ms: {samples['p99']} ms")
 
 
 def main() -> int:
@@ -311,17 +521,35 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=100, help="connect+disconnect events measured")
     parser.add_argument("--gap", type=float, default=0.3, help="seconds between probe events")
     parser.add_argument("--url", help="websocket URL to test; default: start a native stack and test both paths")
-    parser.add_argument("--target", default="custom", help="name for --url in the table and result file")
+    parser.add_argument(
+        "--target",
+        help="name in the table and result file: of --url (default custom), or a suffix for the stack's",
+    )
     parser.add_argument("--database-url", help="with --url: where to read connections per process")
     parser.add_argument("--workers", type=int, default=2, help="counter processes of the stack it starts")
-    parser.add_argument("--max-seconds", type=float, default=240, help="per target, ramp-up included")
+    parser.add_argument("--max-seconds", type=float, default=900, help="per target, ramp-up included")
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--per-process",
+        type=int,
+        default=5000,
+        help="held sockets per client process (each may have 20,000 fds)",
+    )
+    parser.add_argument("--only", choices=("direct", "nginx"), help="of the stack it starts, one path only")
+    parser.add_argument(
+        "--mix-seconds",
+        type=float,
+        default=0,
+        help="the load test's mix (wrk -c50, bench/mix.lua) through nginx meanwhile, this long",
+    )
     args = parser.parse_args()
-    raise_open_files_limit(args.clients * 2 + 256)
+    raise_open_files_limit(1024)
 
     stack: Stack | None = None
+    memory_of: dict[str, int] = {}
+    mix: list[str] | None = None
     if args.url:
-        targets = [(args.target, args.url)]
+        targets = [(args.target or "custom", args.url)]
         database_url = args.database_url
     else:
         state = Path(tempfile.mkdtemp(prefix="counter-bench-"))
@@ -331,12 +559,23 @@ def main() -> int:
         database_url = stack.database_url("counter", with_password=True)
         direct = stack.service_url("counter").replace("http", "ws", 1) + "/"
         targets = [("direct", direct), ("nginx", stack.http_url.replace("http", "ws", 1) + "/counter")]
+        targets = [
+            (f"{name}-{args.target}" if args.target else name, url)
+            for name, url in targets
+            if args.only in (None, name)
+        ]
+        memory_of = {name: stack.processes[name].pid for name in ("counter", "nginx")}
+        if args.mix_seconds:
+            first, last = 1, 1000  # the seed's products (SEED_SCALE 1)
+            mix = ["wrk", "-t1", "-c50", f"-d{args.mix_seconds:g}s", "--latency", "-s", str(MIX_SCRIPT)]
+            token = stack.write_tokens_file.read_text().split()[0]  # the mix creates and deletes
+            mix += [stack.http_url, "--", str(first), str(last), token]
 
     results = []
     try:
         for name, url in targets:
             print(f"{name}: {args.clients} sockets to {url}, {args.probes} probes", file=sys.stderr)
-            result = uvloop.run(run(name, url, args.clients, args.probes, args.gap, database_url, args.max_seconds))
+            result = uvloop.run(run(name, url, args, database_url, memory_of, mix))
             results.append(result)
             args.output_dir.mkdir(parents=True, exist_ok=True)
             path = args.output_dir / f"counter_fanout-{name}.json"

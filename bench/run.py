@@ -26,7 +26,6 @@ import asyncpg
 from bench import cpu, report, wrk
 from bench.targets import (
     FLASK_WORKERS,
-    RANDOM_PRODUCT_SCRIPT,
     Target,
     our_targets,
     probe_url,
@@ -77,13 +76,12 @@ def product_id_range(stack: Stack) -> tuple[int, int]:
 
 
 def measure(target: Target, options: wrk.WrkOptions, warmup_s: float, raw_dir: Path, stack: Stack) -> dict:
-    script = RANDOM_PRODUCT_SCRIPT if target.script_args else None
     if warmup_s > 0:
-        wrk.run(target.url, options, script, target.script_args, duration_s=warmup_s)
+        wrk.run(target.url, options, target.script, target.script_args, duration_s=warmup_s)
     load = os.getloadavg()[0]  # other work on the machine skews a run: kept with each row
     roots = {name: process.pid for name, process in stack.processes.items()}
     before = cpu.snapshot(roots)
-    result, output = wrk.run(target.url, options, script, target.script_args)
+    result, output = wrk.run(target.url, options, target.script, target.script_args)
     after = cpu.snapshot(roots)
     (raw_dir / f"{target.name}.txt").write_text(output)
     return {
@@ -125,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Baselines first, each stopped once measured: its database connections go back before the
         # next target runs (the app role may hold 80), and no idle process is left beside ours.
-        targets = [*start_baselines(stack, args.workers), *our_targets(stack, product_id_range(stack))]
+        product_ids = product_id_range(stack)
+        token = stack.write_tokens_file.read_text().split()[0]  # writes need the api's bearer token
+        targets = [
+            *start_baselines(stack, args.workers, product_ids),
+            *our_targets(stack, product_ids, token),
+        ]
         # What the metrics cost: each twin with metrics off runs right after its counterpart.
         metrics_off = start_metrics_off(stack)
         targets = [twin for target in targets for twin in (target, metrics_off.get(target.name)) if twin]
@@ -146,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             rows.append(measure(target, options, args.warmup, run_dir / "wrk", stack))
-            if target.process is not None:
+            # A baseline's process goes once the last target it serves is measured.
+            remaining = {later.process for later in targets[number:]}
+            if target.process is not None and target.process not in remaining:
                 stack.stop_process(target.process)
         report.with_ratios(rows)
         found = report.checks(rows)

@@ -14,8 +14,12 @@ from pathlib import Path
 
 from dev.stack import SUPERUSER, Stack, free_port, render_template
 
-BASELINES_DIR = Path(__file__).resolve().parent / "baselines"
-RANDOM_PRODUCT_SCRIPT = Path(__file__).resolve().parent / "random_product.lua"
+BENCH_DIR = Path(__file__).resolve().parent
+BASELINES_DIR = BENCH_DIR / "baselines"
+# wrk scripts, for targets that are more than one GET of one URL
+RANDOM_PRODUCT_SCRIPT = BENCH_DIR / "random_product.lua"  # a random seeded id per request
+CREATE_PRODUCT_SCRIPT = BENCH_DIR / "create_product.lua"  # POST a new product per request
+MIX_SCRIPT = BENCH_DIR / "mix.lua"  # the load test's traffic shape
 FLASK_WORKERS = 8  # the textbook's `gunicorn -w 8`, whatever the CPU count
 
 
@@ -26,8 +30,10 @@ class Target:
     kind: str  # "ours", "baseline" (same query, textbook code) or "floor" (no database, no framework)
     url: str
     description: str
-    script_args: list[str] = field(default_factory=list)  # for random_product.lua; empty: plain GET
-    process: str | None = None  # the Stack process that serves only this target (baselines)
+    script: Path | None = None  # a wrk script; None: plain GET of url
+    script_args: list[str] = field(default_factory=list)
+    probe: str = ""  # a URL that answers 200 once the target serves; "" for url itself
+    process: str | None = None  # the Stack process that serves this target (baselines), stopped after it
 
     @property
     def ours(self) -> bool:
@@ -42,23 +48,40 @@ class Baseline:
     description: str
     path: str  # the route that answers
     command: list[str]  # {port} and {workers} are filled in
+    script: Path | None = None
+    script_args: tuple[str, ...] = ()  # {path}, {first} and {last} (the seeded product ids) filled in
+    probe: str = ""  # the probe's path, when not `path`
 
-    def spawn(self, stack: Stack, workers: int) -> Target:
-        port = free_port()
-        command = [part.format(port=port, workers=workers, python=sys.executable) for part in self.command]
-        env = {
-            **stack.service_env("api"),
-            "DATABASE_URL": stack.database_url(SUPERUSER, with_password=True),
-            "PORT": str(port),
-        }
-        process = f"bench-{self.name}"
-        stack.spawn(process, command, env=env, cwd=BASELINES_DIR)
+    def spawn(
+        self, stack: Stack, workers: int, product_ids: tuple[int, int], started: dict[tuple[str, ...], tuple]
+    ) -> Target:
+        """Start the baseline's process, or reuse the one an earlier baseline with the same command
+        started (`started`: command → process name, root URL): aiohttp's brand list, product and
+        insert are one app, as in the book, and its one pool counts once against the connection limit."""
+        if tuple(self.command) in started:
+            process, root = started[tuple(self.command)]
+        else:
+            port = free_port()
+            fill = {"port": port, "workers": workers, "python": sys.executable}
+            command = [part.format(**fill) for part in self.command]
+            env = {
+                **stack.service_env("api"),
+                "DATABASE_URL": stack.database_url(SUPERUSER, with_password=True),
+                "PORT": str(port),
+            }
+            process, root = f"bench-{self.name}", f"http://127.0.0.1:{port}"
+            stack.spawn(process, command, env=env, cwd=BASELINES_DIR)
+            started[tuple(self.command)] = (process, root)
+        first, last = product_ids
         return Target(
             self.name,
             self.label,
             self.kind,
-            f"http://127.0.0.1:{port}{self.path}",
+            root if self.script else f"{root}{self.path}",
             self.description,
+            script=self.script,
+            script_args=[arg.format(path=self.path, first=first, last=last) for arg in self.script_args],
+            probe=f"{root}{self.probe}" if self.probe else "",
             process=process,
         )
 
@@ -85,6 +108,28 @@ BASELINES = [
         "aiohttp, one process, asyncio loop, asyncpg pool of 6",
         "/brands",
         ["{python}", "aiohttp_app.py"],
+    ),
+    Baseline(
+        "aiohttp-product",
+        "aiohttp /products/{id} (textbook)",
+        "baseline",
+        "aiohttp, the book's product handler (pool.fetchrow, json_response), a random seeded id per request",
+        "/products/",
+        ["{python}", "aiohttp_app.py"],
+        script=RANDOM_PRODUCT_SCRIPT,
+        script_args=("{path}", "{first}", "{last}"),
+        probe="/products/1",
+    ),
+    Baseline(
+        "aiohttp-create",
+        "aiohttp INSERT (textbook)",
+        "baseline",
+        "aiohttp, the book's insert handler: one INSERT per POST, 201 with no body",
+        "/product",
+        ["{python}", "aiohttp_app.py"],
+        script=CREATE_PRODUCT_SCRIPT,
+        script_args=("{path}",),
+        probe="/brands",
     ),
     Baseline(
         "fastapi",
@@ -129,9 +174,11 @@ BASELINES = [
 ]
 
 
-def our_targets(stack: Stack, product_ids: tuple[int, int]) -> list[Target]:
+def our_targets(stack: Stack, product_ids: tuple[int, int], token: str) -> list[Target]:
+    """`token`: the bearer token the api's writes need."""
     edge, api, legacy = stack.http_url, stack.service_url("api"), stack.service_url("legacy")
     first, last = product_ids
+    seeded = [str(first), str(last)]
     return [
         Target(
             "api-nginx",
@@ -153,7 +200,40 @@ def our_targets(stack: Stack, product_ids: tuple[int, int]) -> list[Target]:
             "ours",
             edge,
             f"services/api, one product by a random id in {first}..{last}",
-            script_args=["/api/products/", str(first), str(last)],
+            script=RANDOM_PRODUCT_SCRIPT,
+            script_args=["/api/products/", *seeded],
+            probe=f"{edge}/api/products/{first}",
+        ),
+        Target(
+            "legacy-product-nginx",
+            "/legacy/products/{id} via nginx",
+            "ours",
+            edge,
+            f"services/legacy, one product by a random id in {first}..{last}",
+            script=RANDOM_PRODUCT_SCRIPT,
+            script_args=["/legacy/products/", *seeded],
+            probe=f"{edge}/legacy/products/{first}",
+        ),
+        Target(
+            "api-create-nginx",
+            "POST /api/products via nginx",
+            "ours",
+            edge,
+            "services/api, a new product per request (201 with the row and Location)",
+            script=CREATE_PRODUCT_SCRIPT,
+            script_args=["/api/products", token],
+            probe=f"{edge}/api/brands",
+        ),
+        Target(
+            "mix-nginx",
+            "the load test's mix via nginx",
+            "ours",
+            edge,
+            "api product pages, products by id (a tenth missing), brands, creates, read-backs and "
+            "deletes, legacy products, brands and time, shaped like loadtest/users.py",
+            script=MIX_SCRIPT,
+            script_args=[*seeded, token],
+            probe=f"{edge}/api/products/{first}",
         ),
         Target(
             "api-direct",
@@ -224,10 +304,14 @@ def start_nginx_hello(stack: Stack) -> Target:
     )
 
 
-def start_baselines(stack: Stack, workers: int) -> list[Target]:
-    return [start_nginx_hello(stack), *(baseline.spawn(stack, workers) for baseline in BASELINES)]
+def start_baselines(stack: Stack, workers: int, product_ids: tuple[int, int]) -> list[Target]:
+    started: dict[tuple[str, ...], tuple] = {}
+    return [
+        start_nginx_hello(stack),
+        *(baseline.spawn(stack, workers, product_ids, started) for baseline in BASELINES),
+    ]
 
 
 def probe_url(target: Target) -> str:
-    """A URL that answers 200 once the target serves (the random-product target: its first id)."""
-    return target.url + "".join(target.script_args[:2])
+    """A URL that answers 200 once the target serves."""
+    return target.probe or target.url

@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -148,6 +149,22 @@ def render_nginx(folder: Path, env: dict[str, str], https_env: dict[str, str] | 
     return conf
 
 
+# Descriptors every process of the stack may hold: one per websocket in the counter, two in nginx
+# (worker_rlimit_nofile 20000 in the template). Compose sets the same with `ulimits`.
+OPEN_FILES = 20_000
+
+
+def raise_open_files_limit() -> None:
+    """The soft limit (often 1024) up to OPEN_FILES, or the hard limit if that is lower; the
+    processes the stack starts inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(OPEN_FILES, hard)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < OPEN_FILES:
+        print(f"note: open files limited to {wanted} (hard limit): fewer websockets fit", file=sys.stderr)
+
+
 class Stack:
     def __init__(
         self,
@@ -216,6 +233,7 @@ class Stack:
     # -- whole stack -------------------------------------------------------------------------
     def start(self) -> None:
         ensure_tools()
+        raise_open_files_limit()
         self.bindir = postgres_bindir()
         for folder in (self.logs_dir, self.secrets_dir, self.nginx_dir):
             folder.mkdir(parents=True, exist_ok=True)

@@ -108,20 +108,21 @@ def test_cpu_roles_split_the_machine_time() -> None:
     }
 
 
-def test_hop_check_states_the_cap_nginx_cpu_puts_on_it() -> None:
-    def row(name: str, requests_per_s: float, nginx_us: float, machine_us: float) -> dict:
-        cpu_us = {"nginx": nginx_us, "machine": machine_us}
-        common = {"kind": "ours", "errors": 0, "timeouts": 0, "cpu_us_per_request": cpu_us}
-        return {"name": name, "label": name, "requests_per_s": requests_per_s, **common}
+def test_mix_404s_for_missing_ids_are_not_errors_but_other_failures_are() -> None:
+    output = WRK_OUTPUT.replace("Requests/sec", "Expected 404 responses: 190\nRequests/sec")
+    result = wrk.parse(output)
+    assert result.expected_404 == 190
+    assert result.errors == 194 - 190 + 1 + 2 + 3
 
-    rows = [
-        row("legacy-nginx", 20000, nginx_us=30.0, machine_us=100.0),
-        row("legacy-direct", 30000, nginx_us=0.0, machine_us=60.0),
-    ]
-    [hop] = [check for check in report.checks(rows) if check.description.startswith("nginx hop")]
-    assert not hop.passed
-    assert hop.measured.startswith("0.67×")
-    assert "caps the ratio at 0.67×" in hop.measured  # 60 / (60 + 30)
+
+def test_the_mix_check_is_on_its_p99() -> None:
+    def mix(p99_ms: float) -> list[report.Check]:
+        row = {"name": "mix-nginx", "label": "mix", "kind": "ours", "errors": 0, "timeouts": 0}
+        found = report.checks([{**row, "requests_per_s": 5000, "p99_ms": p99_ms}])
+        return [check for check in found if "p99" in check.description]
+
+    assert [check.passed for check in mix(49.9)] == [True]
+    assert [check.passed for check in mix(50.0)] == [False]
 
 
 @pytest.mark.native
@@ -156,6 +157,9 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
         "legacy-nginx",
         "legacy-nginx-metrics-off",
         "api-product-nginx",
+        "legacy-product-nginx",
+        "api-create-nginx",
+        "mix-nginx",
         "api-direct",
         "legacy-direct",
         "nginx-hello",
@@ -182,10 +186,12 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     nginx_us = {name: row["cpu_us_per_request"]["nginx"] for name, row in rows.items()}
     assert nginx_us["api-direct"] < nginx_us["api-nginx"]
     assert rows["fastapi"]["cpu_us_per_request"]["services"] > 0
-    # Every one of the project's targets was checked (5 ratios, the metrics' cost twice, zero errors
-    # for 7 targets), pass or fail.
-    assert len(saved["run"]["checks"]) == 14
-    assert table.count("PASS  ") + table.count("FAIL  ") == 14
+    # Every one of the project's targets was checked (6 ratios, the mix's p99, the metrics' cost
+    # twice, zero errors for 10 targets), pass or fail; nginx's CPU per proxied request is listed
+    # for each route through it.
+    assert len(saved["run"]["checks"]) == 19
+    assert table.count("PASS  ") + table.count("FAIL  ") == 19
+    assert "nginx CPU per proxied request (µs): /api/brands " in table
     assert rows["legacy-nginx-metrics-off"]["cpu_us_per_request"]["nginx"] > 0
 
 

@@ -1,5 +1,6 @@
-"""Batched reads are as fresh as one query per request: under concurrent load on /brands, a brand
-committed a moment ago is in the very next answer of both services, and a deleted one is gone."""
+"""Batched reads are as fresh as one query per request: under concurrent load, a row committed a
+moment ago is in the very next answer of both services (the brand list, a brand or a product by id),
+and a deleted one is gone."""
 
 import asyncio
 
@@ -40,6 +41,84 @@ def test_brands_reflect_every_acknowledged_write_under_load(stack: Stack) -> Non
                             problems.append(f"{path} still had brand {brand_id} after its delete committed")
             finally:
                 stop.set()
+                await asyncio.gather(*load)
+        return problems
+
+    assert asyncio.run(scenario()) == []
+
+
+# A row by id, by path prefix: the table, its key, its id sequence and how to create one.
+KEYED = {
+    "product": (
+        ("/api/products/", "/legacy/products/"),
+        "product_product_id_seq",
+        "INSERT INTO product (product_id, product_name, brand_id) VALUES ($1, $2, 1)",
+        "DELETE FROM product WHERE product_id = $1",
+    ),
+    "brand": (
+        ("/api/brands/",),
+        "brand_brand_id_seq",
+        "INSERT INTO brand (brand_id, brand_name) VALUES ($1, $2)",
+        "DELETE FROM brand WHERE brand_id = $1",
+    ),
+}
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("kind", KEYED)
+def test_rows_by_id_reflect_every_acknowledged_write_under_load(stack: Stack, kind: str) -> None:
+    """While other clients keep asking for the very id being created and deleted (so a query for it
+    is nearly always running) and for random seeded ids, the first answer after a commit sees it."""
+    prefixes, sequence, insert, delete = KEYED[kind]
+
+    async def scenario() -> list[str]:
+        problems: list[str] = []
+        limits = httpx.Limits(max_connections=64)
+        async with (
+            connected(stack.superuser_dsn()) as superuser,
+            httpx.AsyncClient(base_url=stack.http_url, timeout=10, limits=limits) as client,
+        ):
+
+            async def keep_asking(path: str, stop: asyncio.Event) -> None:
+                while not stop.is_set():
+                    await client.get(path)
+
+            async def seeded_load(stop: asyncio.Event) -> None:
+                number = 0
+                while not stop.is_set():
+                    number += 1
+                    await client.get(f"{prefixes[number % len(prefixes)]}{number % 100 + 1}")
+
+            background = asyncio.Event()
+            load = [asyncio.create_task(seeded_load(background)) for _ in range(16)]
+            try:
+                for round_number in range(30):
+                    row_id = await superuser.fetchval("SELECT nextval($1::regclass)", sequence)
+                    name = f"Freshness Probe {kind} {round_number}"
+                    pollers_stop = asyncio.Event()
+                    pollers = [
+                        asyncio.create_task(keep_asking(f"{prefix}{row_id}", pollers_stop))
+                        for prefix in prefixes
+                        for _ in range(16 // len(prefixes))
+                    ]
+                    try:
+                        await asyncio.sleep(0.05)  # queries for the id, not there yet, are running
+                        await superuser.execute(insert, row_id, name)
+                        for prefix in prefixes:
+                            response = await client.get(f"{prefix}{row_id}")
+                            if response.status_code != 200 or name not in response.text:
+                                problems.append(f"{prefix}{row_id} after its insert: {response.status_code}")
+                        await asyncio.sleep(0.05)
+                        await superuser.execute(delete, row_id)
+                        for prefix in prefixes:
+                            response = await client.get(f"{prefix}{row_id}")
+                            if response.status_code != 404:
+                                problems.append(f"{prefix}{row_id} after its delete: {response.status_code}")
+                    finally:
+                        pollers_stop.set()
+                        await asyncio.gather(*pollers)
+            finally:
+                background.set()
                 await asyncio.gather(*load)
         return problems
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from stack_common.database import DATABASE_UNAVAILABLE
+from stack_common.database import DATABASE_UNAVAILABLE, FairPool
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -100,10 +100,14 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return await after_database_failure(request.app.state.pool, exc)
+
+
+async def after_database_failure(pool: FairPool, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
     # After one failure every idle connection is suspect (the server may have restarted): replace
     # them all on their next use, so recovery costs one failed request, not one per connection.
-    await request.app.state.pool.expire_connections()
+    await pool.expire_connections()
     return database_unavailable_response()
 
 

@@ -1,14 +1,16 @@
 """The application factory: gunicorn serves `legacy.app:create_app()` (see gunicorn_conf.py)."""
 
+from collections.abc import Callable
+
 from aiohttp import web
-from stack_common.fresh_reads import FreshReads
+from stack_common.fresh_reads import FreshKeyedReads, FreshReads
 from stack_common.metrics import batch_size_observer
 
 from legacy.db import POOL, pool_context
 from legacy.errors import json_errors
 from legacy.metrics import request_metrics
 from legacy.request_ids import request_ids
-from legacy.routes import BRANDS_JSON, read_brands_json, routes
+from legacy.routes import BRANDS_JSON, PRODUCT_BY_ID, read_brands_json, read_products_by_id, routes
 from legacy.settings import Settings
 
 
@@ -18,7 +20,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
     middlewares = [request_metrics()] if settings.metrics_on else []
     app = web.Application(middlewares=[*middlewares, request_ids, json_errors], client_max_size=64 * 1024)
     app.cleanup_ctx.append(pool_context(settings))
-    observe_batch = batch_size_observer("brands") if settings.metrics_on else None
-    app[BRANDS_JSON] = FreshReads(lambda: read_brands_json(app[POOL]), observe_batch)
+
+    def observed(read: str) -> Callable[[int], None] | None:
+        return batch_size_observer(read) if settings.metrics_on else None
+
+    # Concurrent reads share one query per round trip (stack_common.fresh_reads).
+    app[BRANDS_JSON] = FreshReads(lambda: read_brands_json(app[POOL]), observed("brands"))
+    app[PRODUCT_BY_ID] = FreshKeyedReads(
+        lambda ids: read_products_by_id(app[POOL], ids), observed("product_by_id")
+    )
     app.add_routes(routes)
     return app

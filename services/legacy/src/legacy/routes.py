@@ -6,7 +6,7 @@ import re
 import orjson
 from aiohttp import web
 from stack_common.database import DATABASE_UNAVAILABLE, FairPool
-from stack_common.fresh_reads import FreshReads
+from stack_common.fresh_reads import FreshKeyedReads, FreshReads
 
 from legacy.db import POOL
 from legacy.errors import error_response
@@ -53,16 +53,27 @@ async def list_brands(request: web.Request) -> web.Response:
     return web.Response(body=await request.app[BRANDS_JSON].get(), content_type="application/json")
 
 
+async def read_products_by_id(pool: FairPool, product_ids: list[int]) -> dict[int, bytes]:
+    """Products by id, each as JSON: run once per batch of concurrent requests
+    (stack_common.fresh_reads.FreshKeyedReads)."""
+    async with pool.acquire(3) as connection:
+        rows = await connection.fetch(
+            "SELECT product_id, product_name, brand_id FROM product WHERE product_id = ANY($1::int[])",
+            product_ids,
+        )
+    return {row["product_id"]: orjson.dumps(dict(row)) for row in rows}
+
+
+PRODUCT_BY_ID = web.AppKey("product_by_id", FreshKeyedReads[int, bytes])
+
+
 @routes.get("/products/{product_id}")
 async def get_product(request: web.Request) -> web.Response:
     product_id = row_id(request.match_info["product_id"], "product")
-    async with request.app[POOL].acquire(3) as connection:
-        row = await connection.fetchrow(
-            "SELECT product_id, product_name, brand_id FROM product WHERE product_id = $1", product_id
-        )
-    if row is None:
+    product = await request.app[PRODUCT_BY_ID].get(product_id)
+    if product is None:
         raise web.HTTPNotFound(text=f"product {product_id} does not exist")
-    return json_response(dict(row))
+    return web.Response(body=product, content_type="application/json")
 
 
 @routes.get("/healthz")

@@ -1,6 +1,7 @@
 from typing import Annotated
 from urllib.parse import urlencode
 
+import pydantic_core
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import TypeAdapter
 from stack_common.database import FairPool
@@ -29,12 +30,22 @@ async def list_brands(request: Request) -> Response:
     return Response(await request.app.state.brands_json.get(), media_type="application/json")
 
 
-@router.get("/{brand_id}", responses={**NOT_FOUND, **INVALID})
-async def get_brand(brand_id: RowId, db: Connection) -> Brand:
-    row = await db.fetchrow("SELECT brand_id, brand_name FROM brand WHERE brand_id = $1", brand_id)
-    if row is None:
+async def read_brands_by_id(pool: FairPool, brand_ids: list[int]) -> dict[int, bytes]:
+    """Brands by id, each as JSON: run once per batch of concurrent requests
+    (stack_common.fresh_reads.FreshKeyedReads)."""
+    async with pool.acquire(ACQUIRE_TIMEOUT) as connection:
+        rows = await connection.fetch(
+            "SELECT brand_id, brand_name FROM brand WHERE brand_id = ANY($1::int[])", brand_ids
+        )
+    return {row["brand_id"]: pydantic_core.to_json(brand_from(row)) for row in rows}
+
+
+@router.get("/{brand_id}", response_model=Brand, responses={**NOT_FOUND, **INVALID})
+async def get_brand(brand_id: RowId, request: Request) -> Response:
+    brand = await request.app.state.brand_by_id.get(brand_id)
+    if brand is None:
         raise HTTPException(404, f"brand {brand_id} does not exist")
-    return brand_from(row)
+    return Response(brand, media_type="application/json")
 
 
 # One round trip: the brand's row, joined to one page of its products (keyset on product_id, the

@@ -2,10 +2,12 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import asyncpg
+import pydantic_core
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from stack_common.database import FairPool
 
 from api.auth import UNAUTHORIZED, WriteAccess
-from api.db import Connection
+from api.db import ACQUIRE_TIMEOUT, Connection
 from api.errors import INVALID, UNAVAILABLE, Error
 from api.models import INT4_MAX, MAX_PAGE, NewProduct, Product, ProductPage, RowId, product_from
 
@@ -57,20 +59,79 @@ async def list_products(
     return ProductPage(items=items, next_after=next_after, next=public_path(request, f"?{urlencode(query)}"))
 
 
-@router.get("/{product_id}", responses=NOT_FOUND)
-async def get_product(product_id: RowId, db: Connection) -> Product:
-    row = await db.fetchrow(
-        "SELECT product_id, product_name, brand_id FROM product WHERE product_id = $1", product_id
-    )
-    if row is None:
+async def read_products_by_id(pool: FairPool, product_ids: list[int]) -> dict[int, bytes]:
+    """Products by id, each as JSON: run once per batch of concurrent requests
+    (stack_common.fresh_reads.FreshKeyedReads)."""
+    async with pool.acquire(ACQUIRE_TIMEOUT) as connection:
+        rows = await connection.fetch(
+            "SELECT product_id, product_name, brand_id FROM product WHERE product_id = ANY($1::int[])",
+            product_ids,
+        )
+    return {row["product_id"]: pydantic_core.to_json(product_from(row)) for row in rows}
+
+
+@router.get("/{product_id}", response_model=Product, responses=NOT_FOUND)
+async def get_product(product_id: RowId, request: Request) -> Response:
+    product = await request.app.state.product_by_id.get(product_id)
+    if product is None:
         raise HTTPException(404, f"product {product_id} does not exist")
-    return product_from(row)
+    return Response(product, media_type="application/json")
+
+
+# Concurrent creates share one INSERT per round trip (stack_common.batches.Batches): the rows come
+# as two arrays, each takes its id from the sequence here, so each caller learns its own id by its
+# position. A row naming a brand that does not exist is left out by the join (its caller answers
+# 409), the others go in. One statement in autocommit: it is committed, and with synchronous_commit
+# on (PostgreSQL's default) on disk, before any caller answers 201.
+INSERT_PRODUCTS = """
+    WITH new AS (
+        SELECT nextval('product_product_id_seq') AS product_id, n.product_name, n.brand_id, n.position
+        FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS n (product_name, brand_id, position)
+        JOIN brand b ON b.brand_id = n.brand_id
+    ), inserted AS (
+        INSERT INTO product (product_id, product_name, brand_id)
+        SELECT product_id, product_name, brand_id FROM new
+        RETURNING product_id
+    )
+    SELECT new.position, new.product_id FROM new JOIN inserted USING (product_id)
+"""
+
+
+async def insert_products(pool: FairPool, new: list[tuple[str, int]]) -> list[Product | None]:
+    """Each new (name, brand id) as its stored row, or None when its brand does not exist."""
+    async with pool.acquire(ACQUIRE_TIMEOUT) as connection:
+        try:
+            return await insert_rows(connection, new)
+        except asyncpg.ForeignKeyViolationError:
+            # A brand deleted after the join saw it: the statement inserted nothing. Row by row,
+            # so that only the rows naming that brand fail.
+            return [await insert_row(connection, name, brand_id) for name, brand_id in new]
+
+
+async def insert_rows(connection: asyncpg.Connection, new: list[tuple[str, int]]) -> list[Product | None]:
+    rows = await connection.fetch(INSERT_PRODUCTS, [name for name, _ in new], [brand for _, brand in new])
+    ids = {row["position"]: row["product_id"] for row in rows}
+    return [
+        {"product_id": ids[position], "product_name": name, "brand_id": brand_id}
+        if position in ids
+        else None
+        for position, (name, brand_id) in enumerate(new, 1)
+    ]
+
+
+async def insert_row(connection: asyncpg.Connection, name: str, brand_id: int) -> Product | None:
+    try:
+        [product] = await insert_rows(connection, [(name, brand_id)])
+    except asyncpg.ForeignKeyViolationError:
+        return None
+    return product
 
 
 @router.post(
     "",
     status_code=201,
     dependencies=[WriteAccess],
+    response_model=Product,
     responses={
         **UNAUTHORIZED,
         201: {
@@ -81,23 +142,20 @@ async def get_product(product_id: RowId, db: Connection) -> Product:
         409: {"model": Error, "description": "The brand does not exist"},
     },
 )
-async def create_product(body: NewProduct, request: Request, response: Response, db: Connection) -> Product:
+async def create_product(body: NewProduct, request: Request) -> Response:
     """Create a product; answers with the new row and its path in `Location`."""
-    try:
-        row = await db.fetchrow(
-            """
-            INSERT INTO product (product_name, brand_id) VALUES ($1, $2)
-            RETURNING product_id, product_name, brand_id
-            """,
-            body.product_name,
-            body.brand_id,
-        )
-    except asyncpg.ForeignKeyViolationError:
+    product = await request.app.state.new_products.submit((body.product_name, body.brand_id))
+    if product is None:
         # The body is well formed; it names a brand the catalogue does not have (now).
-        raise HTTPException(409, f"brand {body.brand_id} does not exist") from None
-    product = product_from(row)
-    response.headers["Location"] = public_path(request, f"/{product['product_id']}")
-    return product
+        raise HTTPException(409, f"brand {body.brand_id} does not exist")
+    # Encoded here rather than validated against response_model first: the row is ours, built
+    # from the validated body and the id PostgreSQL gave it.
+    return Response(
+        pydantic_core.to_json(product),
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": public_path(request, f"/{product['product_id']}")},
+    )
 
 
 @router.delete(
