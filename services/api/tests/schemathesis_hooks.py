@@ -76,6 +76,10 @@ def filter_failure(
     case: schemathesis.Case,
     response: schemathesis.Response,
 ) -> bool:
+    # Against compose this machine is a client nginx limits, and a check that met nginx's 429 saw
+    # the edge doing its job, not the api (which never answers 429): say nothing about the api.
+    if response.status_code == 429:
+        return False
     # nginx refuses TRACE itself while parsing the request (a 405 without Allow) before any location
     # applies, so the api never sees it and no configuration adds the header. Only that one finding
     # is dropped; every other check still holds for TRACE.

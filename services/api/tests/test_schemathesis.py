@@ -86,7 +86,7 @@ def test_api_conforms_to_its_openapi_document(
     assert http.get("/api/products/1").json() == FIRST_PRODUCT
 
 
-def test_the_hooks_drop_only_the_missing_allow_of_nginxs_trace_405() -> None:
+def test_the_hooks_drop_only_the_missing_allow_of_nginxs_trace_405_and_nginxs_429s() -> None:
     spec = importlib.util.spec_from_file_location("schemathesis_hooks", HOOKS)
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
@@ -96,8 +96,9 @@ def test_the_hooks_drop_only_the_missing_allow_of_nginxs_trace_405() -> None:
             operation="GET /brands", method=method, status_code=405, failure_reason="missing_allow_header", message=""
         )
 
-    def kept(method: str, failure: Failure) -> bool:
-        return hooks.filter_failure(None, failure, SimpleNamespace(method=method), None)
+    def kept(method: str, failure: Failure, status: int = 405) -> bool:
+        response = SimpleNamespace(status_code=status)
+        return hooks.filter_failure(None, failure, SimpleNamespace(method=method), response)
 
     assert not kept("TRACE", missing_allow("TRACE"))
     assert kept("PATCH", missing_allow("PATCH"))
@@ -105,4 +106,6 @@ def test_the_hooks_drop_only_the_missing_allow_of_nginxs_trace_405() -> None:
         operation="GET /brands", method="TRACE", status_code=200, failure_reason="wrong_status", message=""
     )
     assert kept("TRACE", wrong_status)
-    assert kept("TRACE", ServerError(operation="GET /brands", status_code=500))
+    assert kept("TRACE", ServerError(operation="GET /brands", status_code=500), 500)
+    # A check that met nginx's per-client limit (compose) says nothing about the api.
+    assert not kept("DELETE", ServerError(operation="DELETE /products/{product_id}", status_code=429), 429)
