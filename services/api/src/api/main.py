@@ -12,6 +12,7 @@ from api import errors
 from api.auth import WriteTokens
 from api.db import create_pool
 from api.metrics import RequestMetrics
+from api.plain_creates import PlainCreates
 from api.point_reads import PointReads
 from api.request_ids import RequestIds
 from api.routes import brands, products, system
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.write_tokens = WriteTokens(settings.write_tokens_file)
     errors.install(app)
+    # The busiest requests answered ahead of FastAPI's routing; everything else passes through them.
+    app.add_middleware(PlainCreates)
     app.add_middleware(PointReads)
     # Outside the point reads: every answer carries its request id, point reads included.
     app.add_middleware(RequestIds)

@@ -68,15 +68,16 @@ class PointReads:
             body = await getattr(state, reads).get(row_id)
         except DATABASE_UNAVAILABLE as exc:
             # The api's exception handlers sit further in than this middleware.
-            await (await after_database_failure(state.pool, exc))(scope, _no_body, send)
+            await (await after_database_failure(state.pool, exc))(scope, no_body, send)
             return
         if body is None:
-            await error_response(404, f"{what} {row_id} does not exist")(scope, _no_body, send)
+            await error_response(404, f"{what} {row_id} does not exist")(scope, no_body, send)
             return
         headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-async def _no_body() -> dict:
+async def no_body() -> dict:
+    """The `receive` a response is sent with once the request needs nothing more from the client."""
     return {"type": "http.request", "body": b"", "more_body": False}

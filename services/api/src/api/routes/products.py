@@ -5,10 +5,12 @@ import asyncpg
 import pydantic_core
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from stack_common.database import FairPool
+from starlette.datastructures import State
+from starlette.types import Scope
 
 from api.auth import UNAUTHORIZED, WriteAccess
 from api.db import ACQUIRE_TIMEOUT, Connection
-from api.errors import INVALID, UNAVAILABLE, Error
+from api.errors import INVALID, UNAVAILABLE, Error, error_response
 from api.models import INT4_MAX, MAX_PAGE, NewProduct, Product, ProductPage, RowId, product_from
 
 router = APIRouter(prefix="/products", tags=["products"], responses={**UNAVAILABLE, **INVALID})
@@ -30,9 +32,9 @@ BRAND_PAGE = """
 """
 
 
-def public_path(request: Request, rest: str) -> str:
+def public_path(scope: Scope, rest: str) -> str:
     """A path under /products as clients see it: behind nginx, with the /api prefix (root_path)."""
-    return f"{request.scope.get('root_path', '')}{router.prefix}{rest}"
+    return f"{scope.get('root_path', '')}{router.prefix}{rest}"
 
 
 @router.get("")
@@ -56,7 +58,8 @@ async def list_products(
     query = {"limit": limit, "after": next_after}
     if brand_id is not None:
         query["brand_id"] = brand_id
-    return ProductPage(items=items, next_after=next_after, next=public_path(request, f"?{urlencode(query)}"))
+    next_page = public_path(request.scope, f"?{urlencode(query)}")
+    return ProductPage(items=items, next_after=next_after, next=next_page)
 
 
 async def read_products_by_id(pool: FairPool, product_ids: list[int]) -> dict[int, bytes]:
@@ -144,17 +147,23 @@ async def insert_row(connection: asyncpg.Connection, name: str, brand_id: int) -
 )
 async def create_product(body: NewProduct, request: Request) -> Response:
     """Create a product; answers with the new row and its path in `Location`."""
-    product = await request.app.state.new_products.submit((body.product_name, body.brand_id))
+    return await answer_create(request.app.state, body, request.scope)
+
+
+async def answer_create(state: State, new: NewProduct, scope: Scope) -> Response:
+    """The answer to a valid, authorized create, here and in api.plain_creates: 201 with the stored
+    row and its path in `Location`, or 409 when its brand does not exist."""
+    product = await state.new_products.submit((new.product_name, new.brand_id))
     if product is None:
         # The body is well formed; it names a brand the catalogue does not have (now).
-        raise HTTPException(409, f"brand {body.brand_id} does not exist")
+        return error_response(409, f"brand {new.brand_id} does not exist")
     # Encoded here rather than validated against response_model first: the row is ours, built
     # from the validated body and the id PostgreSQL gave it.
     return Response(
         pydantic_core.to_json(product),
         status_code=201,
         media_type="application/json",
-        headers={"Location": public_path(request, f"/{product['product_id']}")},
+        headers={"Location": public_path(scope, f"/{product['product_id']}")},
     )
 
 
