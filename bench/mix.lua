@@ -2,7 +2,10 @@
 -- requests: 37 api product pages (a visitor paging from the start), 25 api products by id and 15
 -- legacy ones (a tenth of each for ids that cannot exist: expected 404s), 4 + 3 brand lists, 3
 -- legacy times, and the writer's create (5), read back (4) and delete (4) of its own products.
---   wrk … -s mix.lua http://127.0.0.1:8080 -- <first seeded id> <last seeded id> [bearer token]
+--   wrk … -s mix.lua http://127.0.0.1:8080 -- <first seeded id> <last seeded id> [bearer token] [pause ms]
+-- With a pause, each connection waits a random 0 to 2 × <pause> ms before every request, so that the
+-- run asks for about <connections> × 1000 / <pause> requests/s instead of as many as it can get
+-- (bench/paced.py: the rate the mix sustains at a p99 bound).
 -- wrk counts every 404 as an error; the expected ones (the missing ids) are printed at the end as
 -- "Expected 404 responses: N" for bench/wrk.py to take off.
 local first, last, token
@@ -22,6 +25,13 @@ end
 function init(args)
     first, last = tonumber(args[1]), tonumber(args[2])
     token = args[3]
+    local pause = tonumber(args[4] or "")
+    if pause and pause > 0 then
+        -- A global delay() is what makes wrk pause a connection (it looks for one after init).
+        delay = function()
+            return math.random() * 2 * pause
+        end
+    end
     expected_404 = 0
     math.randomseed(os.time() + math.floor(os.clock() * 1e6))
 end

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from bench.targets import MIX_P99_BOUND_MS
+
 PACKAGES = (
     "fastapi",
     "starlette",
@@ -25,8 +27,7 @@ PACKAGES = (
     "psycopg2-binary",
     "django",
 )
-REFERENCES = {"fastapi": "× FastAPI", "aiohttp": "× aiohttp"}
-MIX_P99_MS = 50  # the mix's latency target: requests/s are reported at this p99 or better  # textbook baselines every row is compared with
+REFERENCES = {"fastapi": "× FastAPI", "aiohttp": "× aiohttp"}  # textbook baselines every row is compared with
 KIND_COLOURS = {"ours": "#2a7ab0", "baseline": "#c07a2a", "floor": "#8a8a8a"}
 
 
@@ -116,9 +117,17 @@ def checks(rows: list[dict]) -> list[Check]:
         label = by_name.get(metered, {}).get("label")
         if check := ratio(metered, f"{metered}-metrics-off", 0.95, f"metrics cost: {label} with metrics"):
             found.append(check)
-    if "mix-nginx" in by_name:
-        p99 = by_name["mix-nginx"]["p99_ms"]
-        found.append(Check(f"the mix via nginx: p99 < {MIX_P99_MS:g} ms", p99 < MIX_P99_MS, f"{p99:.1f} ms"))
+    if "mix-nginx-p99" in by_name:
+        # The highest rate the paced runs found at the bound (bench/paced.py), beside the saturated run.
+        paced, saturated = by_name["mix-nginx-p99"], by_name["mix-nginx"]
+        found.append(
+            Check(
+                f"the mix via nginx: requests/s at p99 < {MIX_P99_BOUND_MS:g} ms",
+                paced["p99_ms"] < MIX_P99_BOUND_MS,
+                f"{paced['requests_per_s']:,.0f} req/s at p99 {paced['p99_ms']:.1f} ms (saturated: "
+                f"{saturated['requests_per_s']:,.0f} req/s at p99 {saturated['p99_ms']:.1f} ms)",
+            )
+        )
     for row in rows:
         if row["kind"] == "ours":
             failed = row["errors"] + row["timeouts"]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import cpu, report, wrk
+from bench import cpu, paced, report, wrk
 from bench.targets import (
     FLASK_WORKERS,
     Target,
@@ -36,6 +36,10 @@ from dev.stack import DEFAULT_PORTS, Stack, free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUICK_DURATION_S = 3
+# A target with a p99 bound (the mix) is run again at paced rates, this many runs of at most this
+# long each (bench/paced.py); with --quick, fewer.
+PACED_STEPS, QUICK_PACED_STEPS = 5, 2
+PACED_STEP_MAX_S = 10
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,12 +82,25 @@ def product_id_range(stack: Stack) -> tuple[int, int]:
 def measure(target: Target, options: wrk.WrkOptions, warmup_s: float, raw_dir: Path, stack: Stack) -> dict:
     if warmup_s > 0:
         wrk.run(target.url, options, target.script, target.script_args, duration_s=warmup_s)
+    return measure_once(target, options, raw_dir / f"{target.name}.txt", stack)
+
+
+def measure_once(
+    target: Target,
+    options: wrk.WrkOptions,
+    raw_path: Path,
+    stack: Stack,
+    extra_args: tuple[str, ...] = (),
+    duration_s: float | None = None,
+) -> dict:
+    """One measured wrk run of `target` (its script given `extra_args` after its own): the row."""
     load = os.getloadavg()[0]  # other work on the machine skews a run: kept with each row
     roots = {name: process.pid for name, process in stack.processes.items()}
     before = cpu.snapshot(roots)
-    result, output = wrk.run(target.url, options, target.script, target.script_args)
+    script_args = [*target.script_args, *extra_args]
+    result, output = wrk.run(target.url, options, target.script, script_args, duration_s=duration_s)
     after = cpu.snapshot(roots)
-    (raw_dir / f"{target.name}.txt").write_text(output)
+    raw_path.write_text(output)
     return {
         "name": target.name,
         "label": target.label,
@@ -94,6 +111,28 @@ def measure(target: Target, options: wrk.WrkOptions, warmup_s: float, raw_dir: P
         **result.as_dict(),
         "cpu_us_per_request": cpu.by_role(cpu.per_request_us(before, after, result.requests)),
     }
+
+
+def measure_at_p99_bound(
+    target: Target, saturated: dict, options: wrk.WrkOptions, steps: int, raw_dir: Path, stack: Stack
+) -> dict:
+    """The row of the highest rate at which `target` keeps its p99 under its bound: `saturated` itself
+    when it already does, else the best of `steps` paced runs below its rate (bench/paced.py)."""
+    bound = target.p99_bound_ms
+    assert bound is not None
+    name, label = f"{target.name}-p99", f"{target.label}, p99 < {bound:g} ms"
+    if saturated["p99_ms"] < bound:
+        return {**saturated, "name": name, "label": label, "requested_per_s": None}
+
+    def run(rate: float) -> dict:
+        pause = paced.mean_pause_ms(rate, options.connections)
+        print(f"  paced at {rate:,.0f} requests/s (mean pause {pause:.1f} ms)", file=sys.stderr, flush=True)
+        raw_path = raw_dir / f"{name}-{rate:.0f}.txt"
+        duration = min(options.duration_s, PACED_STEP_MAX_S)
+        return measure_once(target, options, raw_path, stack, (f"{pause:.3f}",), duration)
+
+    best = paced.answer(paced.search(saturated["requests_per_s"], bound, steps, run))
+    return {**best.row, "name": name, "label": label, "requested_per_s": round(best.requested_per_s)}
 
 
 def save(run_dir: Path, results_dir: Path, rows: list[dict], run: dict, text: str) -> None:
@@ -149,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             rows.append(measure(target, options, args.warmup, run_dir / "wrk", stack))
+            if target.p99_bound_ms is not None:
+                steps = QUICK_PACED_STEPS if args.quick else PACED_STEPS
+                rows.append(measure_at_p99_bound(target, rows[-1], options, steps, run_dir / "wrk", stack))
             # A baseline's process goes once the last target it serves is measured.
             remaining = {later.process for later in targets[number:]}
             if target.process is not None and target.process not in remaining:

@@ -1,0 +1,56 @@
+"""The highest request rate a target sustains with its p99 under a bound, found in a few paced runs.
+
+A saturated wrk run keeps all its connections busy: by Little's law their mean latency is
+connections / requests per second, so at -c200 a p99 under 50 ms would take well over 4,000
+requests/s with a tight tail. "Requests/s at p99 < 50 ms" is therefore measured as it says: the
+same 200 connections, each pausing before every request (the wrk script's delay(): a random pause
+whose mean sets the rate), at requested rates bisected between nothing and the saturated run's
+rate. A rate passes when its p99 is under the bound; the highest passing run is the answer, with the
+rate it achieved (below the requested one: a connection's cycle is its pause plus the latency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+def mean_pause_ms(requests_per_s: float, connections: int) -> float:
+    """Each connection's mean pause before a request, for `connections` together to send about
+    `requests_per_s`."""
+    return connections * 1000 / requests_per_s
+
+
+@dataclass(frozen=True)
+class Step:
+    requested_per_s: float
+    row: dict  # the paced run's measurements (bench/run.py: requests_per_s, p99_ms, …)
+    passed: bool
+
+
+def search(
+    saturated_per_s: float, p99_bound_ms: float, steps: int, run: Callable[[float], dict]
+) -> list[Step]:
+    """Bisects the requested rate between 0 and `saturated_per_s`: `steps` runs of `run(rate)`, each
+    halving the interval the answer lies in (5 steps: within 1/32 of the saturated rate)."""
+    low, high = 0.0, saturated_per_s
+    taken: list[Step] = []
+    for _ in range(steps):
+        rate = (low + high) / 2
+        row = run(rate)
+        passed = row["p99_ms"] < p99_bound_ms
+        taken.append(Step(rate, row, passed))
+        if passed:
+            low = rate
+        else:
+            high = rate
+    return taken
+
+
+def answer(steps: list[Step]) -> Step:
+    """The passing run that served the most requests/s; when none passed, the slowest run tried
+    (which then reports the failure)."""
+    passing = [step for step in steps if step.passed]
+    if passing:
+        return max(passing, key=lambda step: step.row["requests_per_s"])
+    return min(steps, key=lambda step: step.requested_per_s)
