@@ -1,6 +1,6 @@
 """Batched reads are as fresh as one query per request: under concurrent load, a row committed a
-moment ago is in the very next answer of both services (the brand list, a brand or a product by id),
-and a deleted one is gone."""
+moment ago is in the very next answer of both services (the brand list, a brand or a product by id,
+a page of products), and a deleted one is gone."""
 
 import asyncio
 
@@ -120,6 +120,77 @@ def test_rows_by_id_reflect_every_acknowledged_write_under_load(stack: Stack, ki
             finally:
                 background.set()
                 await asyncio.gather(*load)
+        return problems
+
+    assert asyncio.run(scenario()) == []
+
+
+PAGE = (
+    "SELECT product_id, product_name, brand_id FROM product WHERE product_id > $1"
+    " ORDER BY product_id LIMIT $2"
+)
+BRAND_PAGE = (
+    "SELECT product_id, product_name, brand_id FROM product WHERE brand_id = $3 AND product_id > $1"
+    " ORDER BY product_id LIMIT $2"
+)
+
+
+@pytest.mark.native
+def test_pages_are_each_their_own_and_reflect_every_acknowledged_write_under_load(stack: Stack) -> None:
+    """/api/products pages share one query per batch: concurrent requests for different pages (with
+    and without a brand) each get their own, and a product committed a moment ago is on the very
+    next answer of a page that other clients keep asking for."""
+
+    async def scenario() -> list[str]:
+        problems: list[str] = []
+        limits = httpx.Limits(max_connections=64)
+        async with (
+            connected(stack.superuser_dsn()) as superuser,
+            httpx.AsyncClient(base_url=stack.http_url, timeout=10, limits=limits) as client,
+        ):
+            keys = [(after, limit, None) for after in range(0, 1000, 37) for limit in (1, 7, 50)]
+            keys += [(after, 5, brand) for after in (0, 300, 990) for brand in (1, 7, 99)]
+            expected = {}
+            for after, limit, brand in keys:
+                rows = await (
+                    superuser.fetch(PAGE, after, limit)
+                    if brand is None
+                    else superuser.fetch(BRAND_PAGE, after, limit, brand)
+                )
+                expected[(after, limit, brand)] = [dict(row) for row in rows]
+
+            async def page(after: int, limit: int, brand: int | None) -> None:
+                params = {"after": after, "limit": limit, **({"brand_id": brand} if brand else {})}
+                response = await client.get("/api/products", params=params)
+                if response.status_code != 200 or response.json()["items"] != expected[(after, limit, brand)]:
+                    problems.append(f"page {params}: {response.status_code} {response.text[:200]}")
+
+            await asyncio.gather(*(page(*key) for key in keys * 3))
+
+            async def keep_asking(path: str, stop: asyncio.Event) -> None:
+                while not stop.is_set():
+                    await client.get(path)
+
+            for round_number in range(20):
+                row_id = await superuser.fetchval("SELECT nextval('product_product_id_seq')")
+                path = f"/api/products?after={row_id - 1}&limit=1"
+                name = f"Freshness Probe page {round_number}"
+                stop = asyncio.Event()
+                pollers = [asyncio.create_task(keep_asking(path, stop)) for _ in range(16)]
+                try:
+                    await asyncio.sleep(0.05)  # queries for the page, still without the row, are running
+                    await superuser.execute(KEYED["product"][2], row_id, name)
+                    items = (await client.get(path)).json()["items"]
+                    if [item["product_id"] for item in items] != [row_id]:
+                        problems.append(f"{path} after the insert of {row_id}: {items}")
+                    await asyncio.sleep(0.05)
+                    await superuser.execute(KEYED["product"][3], row_id)
+                    items = (await client.get(path)).json()["items"]
+                    if any(item["product_id"] == row_id for item in items):
+                        problems.append(f"{path} after the delete of {row_id}: {items}")
+                finally:
+                    stop.set()
+                    await asyncio.gather(*pollers)
         return problems
 
     assert asyncio.run(scenario()) == []

@@ -37,6 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.product_by_id = FreshKeyedReads(
             lambda ids: products.read_products_by_id(pool, ids), observed("product_by_id")
         )
+        app.state.product_pages = FreshKeyedReads(
+            lambda keys: products.read_pages(pool, keys), observed("product_pages")
+        )
         # Concurrent creates share one INSERT per round trip.
         app.state.new_products = Batches(
             lambda new: products.insert_products(pool, new), observed("new_products")

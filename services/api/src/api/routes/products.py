@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, NamedTuple
 from urllib.parse import urlencode
 
 import asyncpg
@@ -17,19 +17,45 @@ router = APIRouter(prefix="/products", tags=["products"], responses={**UNAVAILAB
 NOT_FOUND = {404: {"model": Error, "description": "No such product"}}
 
 # Keyset pagination on the primary key: every page is an index range scan however deep it is, and
-# rows inserted or deleted meanwhile never shift a page. Two statements rather than one with
-# "($2 IS NULL OR brand_id = $2)", so each keeps a plan that uses its index: the primary key here,
-# (brand_id, product_id) with the brand filter.
-PAGE = """
-    SELECT product_id, product_name, brand_id FROM product
-    WHERE product_id > $1
-    ORDER BY product_id LIMIT $2
+# rows inserted or deleted meanwhile never shift a page. Concurrent requests for pages share one
+# query per round trip (stack_common.fresh_reads.FreshKeyedReads), one LATERAL scan per distinct
+# page: visitors paging from the start ask for few distinct pages, each read and encoded once per
+# batch. Two statements rather than one with "(brand IS NULL OR brand_id = brand)", so each keeps a
+# plan that uses its index: the primary key here, (brand_id, product_id) with the brand filter.
+# Each page is read one row longer than asked: that row tells whether another page follows.
+PAGES = """
+    SELECT k.n, p.product_id, p.product_name, p.brand_id
+    FROM unnest($1::int[], $2::int[]) WITH ORDINALITY AS k (after, size, n)
+    CROSS JOIN LATERAL (
+        SELECT product_id, product_name, brand_id FROM product
+        WHERE product_id > k.after
+        ORDER BY product_id LIMIT k.size + 1
+    ) p
+    ORDER BY k.n, p.product_id
 """
-BRAND_PAGE = """
-    SELECT product_id, product_name, brand_id FROM product
-    WHERE brand_id = $3 AND product_id > $1
-    ORDER BY product_id LIMIT $2
+BRAND_PAGES = """
+    SELECT k.n, p.product_id, p.product_name, p.brand_id
+    FROM unnest($1::int[], $2::int[], $3::int[]) WITH ORDINALITY AS k (after, size, brand, n)
+    CROSS JOIN LATERAL (
+        SELECT product_id, product_name, brand_id FROM product
+        WHERE brand_id = k.brand AND product_id > k.after
+        ORDER BY product_id LIMIT k.size + 1
+    ) p
+    ORDER BY k.n, p.product_id
 """
+
+
+class PageKey(NamedTuple):
+    after: int
+    limit: int
+    brand_id: int | None
+
+
+class PageRows(NamedTuple):
+    """A page as read: its items as JSON, and the last one's id when another page follows."""
+
+    items_json: bytes
+    next_after: int | None
 
 
 def public_path(scope: Scope, rest: str) -> str:
@@ -37,29 +63,54 @@ def public_path(scope: Scope, rest: str) -> str:
     return f"{scope.get('root_path', '')}{router.prefix}{rest}"
 
 
-@router.get("")
+async def read_pages(pool: FairPool, keys: list[PageKey]) -> dict[PageKey, PageRows]:
+    """Pages of products, each as its items' JSON: run once per batch of concurrent requests
+    (stack_common.fresh_reads.FreshKeyedReads), which passes each key once."""
+    plain = [key for key in keys if key.brand_id is None]
+    of_brand = [key for key in keys if key.brand_id is not None]
+    items: dict[PageKey, list[Product]] = {key: [] for key in keys}
+
+    def collect(batch: list[PageKey], rows: list[asyncpg.Record]) -> None:
+        for row in rows:  # n: the row's key's position in the arrays, from 1
+            items[batch[row["n"] - 1]].append(product_from(row))
+
+    async with pool.acquire(ACQUIRE_TIMEOUT) as connection:
+        if plain:
+            afters, limits, _ = zip(*plain)
+            collect(plain, await connection.fetch(PAGES, afters, limits))
+        if of_brand:
+            collect(of_brand, await connection.fetch(BRAND_PAGES, *zip(*of_brand)))
+    return {key: page_rows(found, key.limit) for key, found in items.items()}
+
+
+def page_rows(items: list[Product], limit: int) -> PageRows:
+    if len(items) <= limit:
+        return PageRows(pydantic_core.to_json(items), None)
+    return PageRows(pydantic_core.to_json(items[:limit]), items[limit - 1]["product_id"])
+
+
+@router.get("", response_model=ProductPage)
 async def list_products(
     request: Request,
-    db: Connection,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = 50,
     after: Annotated[int, Query(ge=0, le=INT4_MAX, description="Last product_id already seen")] = 0,
     brand_id: Annotated[RowId | None, Query(description="Only this brand's products")] = None,
-) -> ProductPage:
+) -> Response:
     """Products by id, a page at a time: follow `next` until it is null to see each product once."""
-    # One row more than asked tells whether another page follows, without a count.
-    if brand_id is None:
-        rows = await db.fetch(PAGE, after, limit + 1)
-    else:
-        rows = await db.fetch(BRAND_PAGE, after, limit + 1, brand_id)
-    items = [product_from(row) for row in rows[:limit]]
-    if len(rows) <= limit:
-        return ProductPage(items=items, next_after=None, next=None)
-    next_after = items[-1]["product_id"]
-    query = {"limit": limit, "after": next_after}
-    if brand_id is not None:
-        query["brand_id"] = brand_id
-    next_page = public_path(request.scope, f"?{urlencode(query)}")
-    return ProductPage(items=items, next_after=next_after, next=next_page)
+    page = await request.app.state.product_pages.get(PageKey(after, limit, brand_id))
+    next_page = None
+    if page.next_after is not None:
+        query = {"limit": limit, "after": page.next_after}
+        if brand_id is not None:
+            query["brand_id"] = brand_id
+        next_page = public_path(request.scope, f"?{urlencode(query)}")
+    # ProductPage's JSON, its items encoded once per batch rather than once per request.
+    body = b'{"items":%s,"next_after":%s,"next":%s}' % (
+        page.items_json,
+        pydantic_core.to_json(page.next_after),
+        pydantic_core.to_json(next_page),
+    )
+    return Response(body, media_type="application/json")
 
 
 async def read_products_by_id(pool: FairPool, product_ids: list[int]) -> dict[int, bytes]:
