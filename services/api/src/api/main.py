@@ -12,6 +12,7 @@ from api import errors
 from api.auth import WriteTokens
 from api.db import create_pool
 from api.metrics import RequestMetrics
+from api.page_reads import PageReads
 from api.plain_creates import PlainCreates
 from api.point_reads import PointReads
 from api.request_ids import RequestIds
@@ -64,8 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # The busiest requests answered ahead of FastAPI's routing; everything else passes through them.
     app.add_middleware(PlainCreates)
+    app.add_middleware(PageReads)
     app.add_middleware(PointReads)
-    # Outside the point reads: every answer carries its request id, point reads included.
+    # Outside those: every answer carries its request id, theirs included.
     app.add_middleware(RequestIds)
     if settings.metrics_on:  # added last, so outermost: it sees every answer as the client gets it
         app.add_middleware(RequestMetrics)

@@ -18,6 +18,7 @@ INT4_MAX = 2**31 - 1
 RowId = Annotated[int, Field(ge=1, le=INT4_MAX)]
 # The largest page a list answers: no request makes the service read and send an unbounded list.
 MAX_PAGE = 500
+PAGE_SIZE = 50  # a page's size when no ?limit= says
 
 
 class Brand(TypedDict):

@@ -18,9 +18,8 @@ from stack_common.database import DATABASE_UNAVAILABLE
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import WriteTokens
-from api.errors import after_database_failure
 from api.models import NewProduct
-from api.point_reads import RouteTemplate, no_body
+from api.point_reads import RouteTemplate, no_body, send_database_unavailable
 from api.routes.products import answer_create
 
 CREATE_PATH = "/products"
@@ -95,12 +94,11 @@ class PlainCreates:
 
     async def answer(self, scope: Scope, send: Send, new: NewProduct) -> None:
         scope["route"] = ROUTE  # the request metrics' label, as FastAPI's router would set it
-        state = scope["app"].state
         try:
-            response = await answer_create(state, new, scope)
+            response = await answer_create(scope["app"].state, new, scope)
         except DATABASE_UNAVAILABLE as exc:
-            # The api's exception handlers sit further in than this middleware.
-            response = await after_database_failure(state.pool, exc)
+            await send_database_unavailable(scope, send, exc)
+            return
         await response(scope, no_body, send)
 
 

@@ -63,19 +63,28 @@ class PointReads:
 
     async def answer(self, scope: Scope, send: Send, reads: str, what: str, row_id: int) -> None:
         scope["route"] = next(route for name, _, route in POINT_READS.values() if name == reads)
-        state = scope["app"].state
         try:
-            body = await getattr(state, reads).get(row_id)
+            body = await getattr(scope["app"].state, reads).get(row_id)
         except DATABASE_UNAVAILABLE as exc:
-            # The api's exception handlers sit further in than this middleware.
-            await (await after_database_failure(state.pool, exc))(scope, no_body, send)
+            await send_database_unavailable(scope, send, exc)
             return
         if body is None:
             await error_response(404, f"{what} {row_id} does not exist")(scope, no_body, send)
             return
-        headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, body)
+
+
+async def send_json(send: Send, body: bytes) -> None:
+    """A 200 with a body already encoded as JSON."""
+    headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_database_unavailable(scope: Scope, send: Send, exc: Exception) -> None:
+    """The 503 the api's exception handler for a database failure gives (after_database_failure), for
+    answers given ahead of FastAPI: its exception handlers sit further in than these middlewares."""
+    await (await after_database_failure(scope["app"].state.pool, exc))(scope, no_body, send)
 
 
 async def no_body() -> dict:

@@ -8,7 +8,7 @@ from stack_common.database import FairPool
 
 from api.db import ACQUIRE_TIMEOUT, Connection
 from api.errors import INVALID, UNAVAILABLE, Error
-from api.models import INT4_MAX, MAX_PAGE, Brand, ProductPage, RowId, brand_from, product_from
+from api.models import INT4_MAX, MAX_PAGE, PAGE_SIZE, Brand, ProductPage, RowId, brand_from, product_from
 
 router = APIRouter(prefix="/brands", tags=["brands"], responses=UNAVAILABLE)
 NOT_FOUND = {404: {"model": Error, "description": "No such brand"}}
@@ -67,7 +67,7 @@ async def list_brand_products(
     request: Request,
     brand_id: RowId,
     db: Connection,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = PAGE_SIZE,
     after: Annotated[int, Query(ge=0, le=INT4_MAX, description="Last product_id already seen")] = 0,
 ) -> ProductPage:
     """The brand's products by id, a page at a time like /products (follow `next` until it is null):

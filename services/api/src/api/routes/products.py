@@ -11,7 +11,7 @@ from starlette.types import Scope
 from api.auth import UNAUTHORIZED, WriteAccess
 from api.db import ACQUIRE_TIMEOUT, Connection
 from api.errors import INVALID, UNAVAILABLE, Error, error_response
-from api.models import INT4_MAX, MAX_PAGE, NewProduct, Product, ProductPage, RowId, product_from
+from api.models import INT4_MAX, MAX_PAGE, PAGE_SIZE, NewProduct, Product, ProductPage, RowId, product_from
 
 router = APIRouter(prefix="/products", tags=["products"], responses={**UNAVAILABLE, **INVALID})
 NOT_FOUND = {404: {"model": Error, "description": "No such product"}}
@@ -92,25 +92,30 @@ def page_rows(items: list[Product], limit: int) -> PageRows:
 @router.get("", response_model=ProductPage)
 async def list_products(
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = PAGE_SIZE,
     after: Annotated[int, Query(ge=0, le=INT4_MAX, description="Last product_id already seen")] = 0,
     brand_id: Annotated[RowId | None, Query(description="Only this brand's products")] = None,
 ) -> Response:
     """Products by id, a page at a time: follow `next` until it is null to see each product once."""
-    page = await request.app.state.product_pages.get(PageKey(after, limit, brand_id))
+    body = await page_json(request.app.state, PageKey(after, limit, brand_id), request.scope)
+    return Response(body, media_type="application/json")
+
+
+async def page_json(state: State, key: PageKey, scope: Scope) -> bytes:
+    """A page as ProductPage's JSON, here and in api.page_reads: its items encoded once per batch
+    (read_pages), the rest per request."""
+    page = await state.product_pages.get(key)
     next_page = None
     if page.next_after is not None:
-        query = {"limit": limit, "after": page.next_after}
-        if brand_id is not None:
-            query["brand_id"] = brand_id
-        next_page = public_path(request.scope, f"?{urlencode(query)}")
-    # ProductPage's JSON, its items encoded once per batch rather than once per request.
-    body = b'{"items":%s,"next_after":%s,"next":%s}' % (
+        query = {"limit": key.limit, "after": page.next_after}
+        if key.brand_id is not None:
+            query["brand_id"] = key.brand_id
+        next_page = public_path(scope, f"?{urlencode(query)}")
+    return b'{"items":%s,"next_after":%s,"next":%s}' % (
         page.items_json,
         pydantic_core.to_json(page.next_after),
         pydantic_core.to_json(next_page),
     )
-    return Response(body, media_type="application/json")
 
 
 async def read_products_by_id(pool: FairPool, product_ids: list[int]) -> dict[int, bytes]:
