@@ -10,11 +10,10 @@ reads). Every other query (a value FastAPI must refuse with 422 or read differen
 ignores, one given twice) goes on to FastAPI unchanged, and the route stays declared there.
 """
 
-from stack_common.database import DATABASE_UNAVAILABLE
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.models import INT4_MAX, MAX_PAGE, PAGE_SIZE
-from api.point_reads import RouteTemplate, send_database_unavailable, send_json
+from api.point_reads import RouteTemplate, answer_ahead_of_fastapi
 from api.routes.products import PageKey, page_json
 
 PAGES_PATH = "/products"
@@ -60,10 +59,4 @@ class PageReads:
         await self.app(scope, receive, send)
 
     async def answer(self, scope: Scope, send: Send, key: PageKey) -> None:
-        scope["route"] = ROUTE  # the request metrics' label, as FastAPI's router would set it
-        try:
-            body = await page_json(scope["app"].state, key, scope)
-        except DATABASE_UNAVAILABLE as exc:
-            await send_database_unavailable(scope, send, exc)
-            return
-        await send_json(send, body)
+        await answer_ahead_of_fastapi(scope, send, ROUTE, page_json(scope["app"].state, key, scope))

@@ -14,12 +14,11 @@ FastAPI must refuse, anything unusual) goes on to FastAPI with its body as it ca
 
 import json
 
-from stack_common.database import DATABASE_UNAVAILABLE
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import WriteTokens
 from api.models import NewProduct
-from api.point_reads import RouteTemplate, no_body, send_database_unavailable
+from api.point_reads import RouteTemplate, answer_ahead_of_fastapi
 from api.routes.products import answer_create
 
 CREATE_PATH = "/products"
@@ -93,13 +92,7 @@ class PlainCreates:
         await self.answer(scope, send, new)
 
     async def answer(self, scope: Scope, send: Send, new: NewProduct) -> None:
-        scope["route"] = ROUTE  # the request metrics' label, as FastAPI's router would set it
-        try:
-            response = await answer_create(scope["app"].state, new, scope)
-        except DATABASE_UNAVAILABLE as exc:
-            await send_database_unavailable(scope, send, exc)
-            return
-        await response(scope, no_body, send)
+        await answer_ahead_of_fastapi(scope, send, ROUTE, answer_create(scope["app"].state, new, scope))
 
 
 def replay(received: list[Message], receive: Receive) -> Receive:

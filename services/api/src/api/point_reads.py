@@ -9,9 +9,11 @@ the routes use. Every other request (another method or path, an id FastAPI must 
 read differently) goes on to FastAPI unchanged, and the routes stay declared there for the docs.
 """
 
+from collections.abc import Awaitable
 from typing import NamedTuple
 
 from stack_common.database import DATABASE_UNAVAILABLE
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import after_database_failure, error_response
@@ -62,29 +64,34 @@ class PointReads:
         await self.app(scope, receive, send)
 
     async def answer(self, scope: Scope, send: Send, reads: str, what: str, row_id: int) -> None:
-        scope["route"] = next(route for name, _, route in POINT_READS.values() if name == reads)
-        try:
+        route = next(route for name, _, route in POINT_READS.values() if name == reads)
+
+        async def row_or_404() -> bytes | Response:
             body = await getattr(scope["app"].state, reads).get(row_id)
-        except DATABASE_UNAVAILABLE as exc:
-            await send_database_unavailable(scope, send, exc)
-            return
-        if body is None:
-            await error_response(404, f"{what} {row_id} does not exist")(scope, no_body, send)
-            return
-        await send_json(send, body)
+            return body if body is not None else error_response(404, f"{what} {row_id} does not exist")
+
+        await answer_ahead_of_fastapi(scope, send, route, row_or_404())
 
 
-async def send_json(send: Send, body: bytes) -> None:
-    """A 200 with a body already encoded as JSON."""
-    headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def send_database_unavailable(scope: Scope, send: Send, exc: Exception) -> None:
-    """The 503 the api's exception handler for a database failure gives (after_database_failure), for
-    answers given ahead of FastAPI: its exception handlers sit further in than these middlewares."""
-    await (await after_database_failure(scope["app"].state.pool, exc))(scope, no_body, send)
+async def answer_ahead_of_fastapi(
+    scope: Scope, send: Send, route: RouteTemplate, answer: Awaitable[bytes | Response]
+) -> None:
+    """Sends what `answer` gives (JSON already encoded, as a 200; or a response), for the middlewares
+    that answer ahead of FastAPI's routing (this module, api.page_reads, api.plain_creates):
+    `route` labels the request's metrics, as FastAPI's router would, and a database failure gets the
+    503 the api's exception handler gives (after_database_failure), since those handlers sit further
+    in than these middlewares."""
+    scope["route"] = route
+    try:
+        result = await answer
+    except DATABASE_UNAVAILABLE as exc:
+        result = await after_database_failure(scope["app"].state.pool, exc)
+    if isinstance(result, bytes):
+        headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(result))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": result})
+    else:
+        await result(scope, no_body, send)
 
 
 async def no_body() -> dict:
