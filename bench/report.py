@@ -27,7 +27,8 @@ PACKAGES = (
     "psycopg2-binary",
     "django",
 )
-REFERENCES = {"fastapi": "× FastAPI", "aiohttp": "× aiohttp"}  # textbook baselines every row is compared with
+# The textbook baselines every row is compared with.
+REFERENCES = {"fastapi": "× FastAPI", "aiohttp": "× aiohttp"}
 KIND_COLOURS = {"ours": "#2a7ab0", "baseline": "#c07a2a", "floor": "#8a8a8a"}
 
 

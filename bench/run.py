@@ -131,7 +131,8 @@ def measure_at_p99_bound(
         duration = min(options.duration_s, PACED_STEP_MAX_S)
         return measure_once(target, options, raw_path, stack, (f"{pause:.3f}",), duration)
 
-    best = paced.answer(paced.search(saturated["requests_per_s"], bound, steps, run))
+    slowest = paced.slowest_rate(options.connections)
+    best = paced.answer(paced.search(slowest, saturated["requests_per_s"], bound, steps, run))
     return {**best.row, "name": name, "label": label, "requested_per_s": round(best.requested_per_s)}
 
 

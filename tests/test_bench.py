@@ -119,7 +119,8 @@ def test_the_mix_check_is_on_the_paced_run_at_the_bound() -> None:
     def mix(p99_ms: float) -> list[report.Check]:
         row = {"kind": "ours", "errors": 0, "timeouts": 0}
         saturated = {**row, "name": "mix-nginx", "label": "mix", "requests_per_s": 3000, "p99_ms": 200.0}
-        at_bound = {**row, "name": "mix-nginx-p99", "label": "mix, p99", "requests_per_s": 2100, "p99_ms": p99_ms}
+        at_bound = {**row, "name": "mix-nginx-p99", "label": "mix, p99", "requests_per_s": 2100}
+        at_bound["p99_ms"] = p99_ms
         found = report.checks([saturated, at_bound])
         return [check for check in found if check.description.startswith("the mix")]
 
@@ -136,16 +137,33 @@ def test_the_rate_at_a_p99_bound_is_bisected_below_the_saturated_rate() -> None:
         asked.append(rate)
         return {"requests_per_s": 0.9 * rate, "p99_ms": 20.0 if rate <= 2300 else 300.0}
 
-    steps = paced.search(3200, 50, 5, run)
+    steps = paced.search(0, 3200, 50, 5, run)
     assert asked == [1600, 2400, 2000, 2200, 2300]
     assert [step.passed for step in steps] == [True, False, True, True, True]
     assert paced.answer(steps).requested_per_s == 2300
     assert paced.answer(steps).row["requests_per_s"] == pytest.approx(2070)
     # No rate passes: the slowest run tried is the answer, and reports the failure.
-    none_pass = paced.search(3200, 10, 3, run)
+    none_pass = paced.search(0, 3200, 10, 3, run)
     assert paced.answer(none_pass).requested_per_s == 400 and not paced.answer(none_pass).passed
     # 200 connections asking for 2,000 requests/s: each pauses 100 ms on average.
     assert paced.mean_pause_ms(2000, 200) == 100
+
+
+def test_no_paced_run_pauses_a_connection_until_nginx_closes_it() -> None:
+    # nginx closes a connection that sends nothing for client_header_timeout (10 s); wrk counts it a
+    # read error. A pause is at most twice the mean.
+    slowest = paced.slowest_rate(200)
+    assert 2 * paced.mean_pause_ms(slowest, 200) < 10_000
+    asked: list[float] = []
+
+    def run(rate: float) -> dict:  # nothing passes: the search goes down as far as it may
+        asked.append(rate)
+        return {"requests_per_s": rate, "p99_ms": 99}
+
+    paced.search(slowest, 3200, 50, 5, run)
+    assert min(asked) >= slowest
+    # A saturated rate below the slowest: every run at the slowest.
+    assert {step.requested_per_s for step in paced.search(slowest, 10, 50, 2, run)} == {slowest}
 
 
 @pytest.mark.native
