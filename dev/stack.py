@@ -60,10 +60,28 @@ MONITOR_USER = "monitor"  # postgres_exporter's role (pg_monitor only)
 DEBIAN_PACKAGES = {"initdb": "postgresql", "nginx": "nginx", "envsubst": "gettext-base"}
 
 
+# Ports handed out below the kernel's ephemeral range: a port the kernel picked (bind to 0) is one
+# it may give any outgoing connection (wrk's, nginx's to its upstreams) before our server binds it.
+LOWEST_FREE_PORT = 10000
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, below the ephemeral range so no outgoing connection
+    takes it before the server it is meant for binds it."""
+    try:
+        first_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768  # Linux's default
+    for _ in range(200):
+        port = secrets.choice(range(LOWEST_FREE_PORT, max(first_ephemeral, LOWEST_FREE_PORT + 1000)))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port below {first_ephemeral}")
 
 
 def postgres_bindir() -> Path | None:

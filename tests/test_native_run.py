@@ -70,3 +70,12 @@ def test_make_dev_serves_the_page_from_a_folder_only_its_user_can_read(tmp_path:
             dev.wait()
     assert dev.returncode == 0, log.read_text()[-3000:]
     assert not env_file.exists()  # it cleans up after itself
+
+
+def test_free_ports_are_below_the_ephemeral_range() -> None:
+    """A port the kernel may give an outgoing connection (wrk's, nginx's keepalive to its upstreams)
+    can be taken between free_port() and the server's bind: the benchmark once lost a target so."""
+    first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(50)}
+    assert all(1024 < port < first_ephemeral for port in ports), sorted(ports)
+    assert len(ports) > 40  # spread out, so two stacks picking at once rarely meet
