@@ -2,6 +2,7 @@
 service, and differs only where a swarm needs it to. A setting added to compose and not to the
 stack fails here, not on someone's cluster. make test-swarm deploys and tests it for real."""
 
+import json
 import os
 import re
 import subprocess
@@ -181,5 +182,7 @@ def test_an_nginx_exporter_runs_beside_every_nginx_and_reads_its_socket() -> Non
     options = STACK["volumes"][shared["source"]]["driver_opts"]
     assert options["type"] == "tmpfs" and "mode=0700" in options["o"]
     assert f"uid={exporter['user'].split(':')[0]}," in options["o"]
-    # A socket a killed nginx left behind is removed before nginx starts again.
+    # A socket a killed nginx left behind is removed before nginx starts again, as the image would.
     assert f"rm -f {socket} &&" in " ".join(nginx["entrypoint"])
+    dockerfile = (ROOT / "nginx" / "Dockerfile").read_text()
+    assert nginx["command"] == json.loads(re.search(r"^CMD (.*)$", dockerfile, re.M).group(1))
