@@ -5,12 +5,12 @@ counted once across replicas, and a replica scaled out is found by itself. Figur
 
 import json
 import time
-from collections.abc import Callable
 
 import httpx
 import pytest
 
 from tests.swarm.cluster import Cluster
+from tests.swarm.test_swarm import figure, wait_until
 from tests.test_prometheus_live import QUIET_ROUTES
 
 pytestmark = pytest.mark.swarm
@@ -52,19 +52,6 @@ def prometheus(cluster: Cluster, stack: str) -> Prometheus:
     return Prometheus(cluster, f"{stack}_prometheus")
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: Callable[[], str]) -> float:
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout} s: {what()}")
-        time.sleep(1)
-    return time.monotonic() - started
-
-
-def figure(text: str) -> None:
-    print(f"\nFIGURE {text}", flush=True)
-
-
 def test_every_replica_and_every_nodes_nginx_is_a_target_and_up(
     prometheus: Prometheus, cluster: Cluster, stack: str
 ) -> None:
@@ -86,8 +73,8 @@ def test_every_replica_and_every_nodes_nginx_is_a_target_and_up(
     groups = prometheus.by("prometheus_rule_group_rules", "rule_group")
     assert {group.rsplit("/", 1)[1]: rules for (group,), rules in groups.items()} == {
         "alerts.yml;stack": 4, "recording.yml;http": 6, "recording.yml;pool": 2}
-    figure(f"Prometheus on the swarm: {sum(expected.values())} targets all up ({expected}), "
-           f"{waited:.1f} s after the tests began")
+    figure(f"Prometheus on the swarm: {sum(expected.values())} targets, all up ({expected}; "
+           f"waited {waited:.1f} s for them)")
 
 
 def test_each_nginx_exporter_reads_its_own_nodes_nginx(prometheus: Prometheus, node_urls: list[str]) -> None:
