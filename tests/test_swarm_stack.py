@@ -139,12 +139,15 @@ def test_docker_stack_deploy_accepts_the_files() -> None:
 
 
 @pytest.mark.parametrize("name", OBSERVED)
-def test_the_public_images_come_from_the_registry_that_make_stack_images_fills(name: str) -> None:
-    """The image compose names, under REGISTRY without its own registry host; make stack-images
-    pushes exactly those (OBSERVABILITY_IMAGES), since the nodes pull from REGISTRY only."""
+def test_the_public_images_come_from_the_registry(name: str) -> None:
+    """The image compose names, under REGISTRY without its own registry host."""
     public = COMPOSE["services"][name]["image"]
     host, _, path = public.partition("/")
     assert SERVICES[name]["image"] == f"set REGISTRY/{path if '.' in host else public}"
+
+
+def test_make_stack_images_pushes_every_public_image_the_stack_names() -> None:
+    """OBSERVABILITY_IMAGES, since the nodes pull from REGISTRY only."""
     makefile = (ROOT / "Makefile").read_text()
     images = re.search(r"^OBSERVABILITY_IMAGES := (.*?[^\\])$", makefile, re.M | re.S).group(1).split()
     assert sorted(image for image in images if image != "\\") == sorted(
