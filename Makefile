@@ -47,9 +47,14 @@ TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
 STACK_NAME ?= async-web-stack
 SWARM_HOST ?=
 LOADTEST ?=
+OBSERVABILITY ?=
 SWARM_DOCKER := docker $(if $(SWARM_HOST),-H $(SWARM_HOST))
 # Built with compose from its Dockerfiles; locust-master's image is the workers' too.
 STACK_IMAGES := api legacy counter nginx locust-master
+# The public images of Prometheus and its exporters (compose's observability profile), pushed as
+# REGISTRY/<name without its registry host> when OBSERVABILITY is set: the nodes pull from REGISTRY only.
+OBSERVABILITY_IMAGES := prom/prometheus:v3.5.0 nginx/nginx-prometheus-exporter:1.5.0 \
+	quay.io/prometheuscommunity/postgres-exporter:v0.19.0
 
 .PHONY: help up down dev test test-compose test-swarm stack-images stack-deploy stack-rm loadtest bench bench-quick bench-counter secrets certs clean
 
@@ -108,10 +113,16 @@ stack-images: ## Build the images (compose's Dockerfiles), tag them REGISTRY/…
 	  target=$(PUSH_REGISTRY)/async-web-stack-$${image%-master}:$(TAG); \
 	  docker tag $(STACK_NAME)-$$image $$target; docker push -q $$target; \
 	done
+	@set -e; for image in $(if $(OBSERVABILITY),$(OBSERVABILITY_IMAGES)); do \
+	  docker image inspect $$image >/dev/null 2>&1 || docker pull -q $$image; \
+	  case $${image%%/*} in *.*) name=$${image#*/};; *) name=$$image;; esac; \
+	  docker tag $$image $(PUSH_REGISTRY)/$$name; docker push -q $(PUSH_REGISTRY)/$$name; \
+	done
 
-stack-deploy: secrets stack-images ## Build and push the images, deploy the stack to the swarm (REGISTRY, TAG, STACK_NAME, SWARM_HOST, LOADTEST=1)
+stack-deploy: secrets stack-images ## Build and push the images, deploy the stack to the swarm (REGISTRY, TAG, STACK_NAME, SWARM_HOST, LOADTEST=1, OBSERVABILITY=1)
 	REGISTRY=$(REGISTRY) TAG=$(TAG) $(SWARM_DOCKER) stack deploy --detach=true --prune \
-		-c deploy/swarm/stack.yaml $(if $(LOADTEST),-c deploy/swarm/loadtest.yaml) $(STACK_NAME)
+		-c deploy/swarm/stack.yaml $(if $(LOADTEST),-c deploy/swarm/loadtest.yaml) \
+		$(if $(OBSERVABILITY),-c deploy/swarm/observability.yaml) $(STACK_NAME)
 
 stack-rm: ## Remove the stack from the swarm (its database volume stays on its node)
 	$(SWARM_DOCKER) stack rm $(STACK_NAME)

@@ -2,7 +2,9 @@
 service, and differs only where a swarm needs it to. A setting added to compose and not to the
 stack fails here, not on someone's cluster. make test-swarm deploys and tests it for real."""
 
+import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -14,12 +16,10 @@ from dev.stack import ROOT
 SWARM = ROOT / "deploy" / "swarm"
 STACK = yaml.safe_load(interpolate((SWARM / "stack.yaml").read_text()))
 LOADTEST = yaml.safe_load(interpolate((SWARM / "loadtest.yaml").read_text()))
-SERVICES = {**STACK["services"], **LOADTEST["services"]}
-# Prometheus and its exporters (compose's observability profile) are not on the swarm yet: their
-# images would have to reach the nodes' registry and nginx-exporter would need one task per nginx.
-# README "Beyond one machine" says so. The services' own metrics ports are in the stack.
-NOT_ON_THE_SWARM = {name for name, service in COMPOSE["services"].items() if "observability" in service.get("profiles", [])}
-ON_THE_SWARM = sorted(set(COMPOSE["services"]) - NOT_ON_THE_SWARM)
+OBSERVABILITY = yaml.safe_load(interpolate((SWARM / "observability.yaml").read_text()))
+SERVICES = {**STACK["services"], **LOADTEST["services"], **OBSERVABILITY["services"]}
+ON_THE_SWARM = sorted(COMPOSE["services"])
+OBSERVED = sorted(OBSERVABILITY["services"])
 APP = ["api", "legacy", "counter"]
 # Environment values that differ on purpose (the reasons are beside them in stack.yaml).
 SWARM_VALUES = {
@@ -27,12 +27,16 @@ SWARM_VALUES = {
     ("legacy", "DB_POOL_MAX"),
     ("counter", "PING_INTERVAL_SECONDS"),
     ("nginx", "LIMIT_EXEMPT_CIDR"),
+    ("nginx", "STATUS_LISTEN"),
 }
+# Commands that differ on purpose: the exporter reads its own node's nginx through a socket.
+SWARM_COMMANDS = {"nginx-exporter"}
 
 
 def test_the_stack_has_every_compose_service() -> None:
-    assert NOT_ON_THE_SWARM == {"prometheus", "nginx-exporter", "postgres-exporter"}
     assert set(SERVICES) == set(ON_THE_SWARM)
+    observability = {name for name, service in COMPOSE["services"].items() if "observability" in service.get("profiles", [])}
+    assert set(OBSERVED) == observability
 
 
 @pytest.mark.parametrize("name", ON_THE_SWARM)
@@ -45,7 +49,9 @@ def test_each_service_is_configured_as_in_compose(name: str) -> None:
     assert {(name, key) for key in differing} <= SWARM_VALUES, differing
     for key in ("secrets", "networks", "ulimits", "read_only", "cap_drop", "cap_add", "logging"):
         assert swarm.get(key) == compose.get(key), key
-    assert swarm["healthcheck"]["test"] == compose["healthcheck"]["test"]
+    assert swarm.get("healthcheck", {}).get("test") == compose.get("healthcheck", {}).get("test")
+    if "command" in compose and name not in SWARM_COMMANDS:
+        assert swarm["command"] == compose["command"]
     if "stop_grace_period" in compose:
         assert swarm["stop_grace_period"] == compose["stop_grace_period"]
 
@@ -62,7 +68,7 @@ def test_each_service_is_what_a_swarm_can_run(name: str) -> None:
         if isinstance(volume, dict):
             assert volume["type"] in {"tmpfs", "volume"}, volume
         else:
-            assert volume.split(":")[0] in STACK.get("volumes", {}), volume
+            assert volume.split(":")[0] in {**STACK["volumes"], **OBSERVABILITY["volumes"]}, volume
     if compose_tmpfs := COMPOSE["services"][name].get("tmpfs"):
         mounted = {v["target"] for v in swarm.get("volumes", []) if isinstance(v, dict) and v["type"] == "tmpfs"}
         assert mounted >= set(compose_tmpfs)  # postgres: /dev/shm too, for compose's shm_size
@@ -111,7 +117,7 @@ def test_locust_workers_reach_nginx_only() -> None:
 
 
 def test_secrets_come_from_the_files_make_secrets_writes() -> None:
-    for name, secret in STACK["secrets"].items():
+    for name, secret in [*STACK["secrets"].items(), *LOADTEST["secrets"].items(), *OBSERVABILITY["secrets"].items()]:
         assert secret["file"] == f"../../.secrets/{name}"
         assert COMPOSE["secrets"][name]["file"] == f"./.secrets/{name}"
 
@@ -120,8 +126,66 @@ def test_secrets_come_from_the_files_make_secrets_writes() -> None:
 def test_docker_stack_deploy_accepts_the_files() -> None:
     """`docker stack config` loads and validates them as `docker stack deploy` would (its schema is
     narrower than compose's), without a swarm."""
-    command = ["docker", "stack", "config", "-c", "deploy/swarm/stack.yaml", "-c", "deploy/swarm/loadtest.yaml"]
+    command = ["docker", "stack", "config", "-c", "deploy/swarm/stack.yaml", "-c", "deploy/swarm/loadtest.yaml",
+               "-c", "deploy/swarm/observability.yaml"]
     result = subprocess.run(command, cwd=ROOT, env={**os.environ, "REGISTRY": "registry.invalid:5000"},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "async-web-stack-api" in result.stdout
+    assert "registry.invalid:5000/prom/prometheus:v3.5.0" in result.stdout
+
+
+# -- Prometheus and its exporters (observability.yaml) ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", OBSERVED)
+def test_the_public_images_come_from_the_registry(name: str) -> None:
+    """The image compose names, under REGISTRY without its own registry host."""
+    public = COMPOSE["services"][name]["image"]
+    host, _, path = public.partition("/")
+    assert SERVICES[name]["image"] == f"set REGISTRY/{path if '.' in host else public}"
+
+
+def test_make_stack_images_pushes_every_public_image_the_stack_names() -> None:
+    """OBSERVABILITY_IMAGES, since the nodes pull from REGISTRY only."""
+    makefile = (ROOT / "Makefile").read_text()
+    images = re.search(r"^OBSERVABILITY_IMAGES := (.*?[^\\])$", makefile, re.M | re.S).group(1).split()
+    assert sorted(image for image in images if image != "\\") == sorted(
+        COMPOSE["services"][n]["image"] for n in OBSERVED)
+
+
+def test_prometheus_reads_the_same_files_as_in_compose() -> None:
+    """compose mounts prometheus/ at /etc/prometheus; the swarm has each file there as a config."""
+    configs = {c["target"]: OBSERVABILITY["configs"][c["source"]]["file"] for c in SERVICES["prometheus"]["configs"]}
+    files = [path for path in (ROOT / "prometheus").rglob("*.yml") if "tests" not in path.parts]
+    assert configs == {f"/etc/prometheus/{path.relative_to(ROOT / 'prometheus')}": f"../../{path.relative_to(ROOT)}"
+                       for path in files}
+    assert ["./prometheus", "/etc/prometheus"] in [v.split(":")[:2] for v in COMPOSE["services"]["prometheus"]["volumes"]]
+
+
+def test_prometheus_publishes_no_port_and_keeps_its_history_on_one_node() -> None:
+    prometheus = SERVICES["prometheus"]
+    assert "ports" not in prometheus  # a swarm cannot publish on 127.0.0.1 (README)
+    deploy = prometheus["deploy"]
+    assert deploy["replicas"] == 1 and deploy["placement"]["constraints"]
+    assert deploy["update_config"]["order"] == deploy["rollback_config"]["order"] == "stop-first"
+
+
+def test_an_nginx_exporter_runs_beside_every_nginx_and_reads_its_socket() -> None:
+    nginx, exporter = SERVICES["nginx"], SERVICES["nginx-exporter"]
+    assert exporter["deploy"]["mode"] == nginx["deploy"]["mode"] == "global"
+    assert exporter["deploy"].get("placement") == nginx["deploy"].get("placement")
+    socket = nginx["environment"]["STATUS_LISTEN"].removeprefix("unix:")
+    [scrape_uri] = exporter["command"]
+    assert scrape_uri == f"--nginx.scrape-uri=unix:{socket}:/stub_status"
+    # One node-local volume holds it, mounted in both; only nginx's user (the exporter's) may enter.
+    [shared] = [v for v in nginx["volumes"] if v["type"] == "volume"]
+    assert [v for v in exporter["volumes"]] == [{**shared, "read_only": True}]
+    assert socket.startswith(shared["target"] + "/")
+    options = STACK["volumes"][shared["source"]]["driver_opts"]
+    assert options["type"] == "tmpfs" and "mode=0700" in options["o"]
+    assert f"uid={exporter['user'].split(':')[0]}," in options["o"]
+    # A socket a killed nginx left behind is removed before nginx starts again, as the image would.
+    assert f"rm -f {socket} &&" in " ".join(nginx["entrypoint"])
+    dockerfile = (ROOT / "nginx" / "Dockerfile").read_text()
+    assert nginx["command"] == json.loads(re.search(r"^CMD (.*)$", dockerfile, re.M).group(1))

@@ -3,8 +3,9 @@
     python -m tests.swarm.run --prefix async-web-stack-test --subnet 172.30.80.0/24 [pytest args]
 
 1. starts the swarm and its registry (tests/swarm/cluster.py);
-2. `make stack-deploy` into it (the images from compose's Dockerfiles, deploy/swarm/stack.yaml and
-   loadtest.yaml), as a user would against a real cluster;
+2. `make stack-deploy` into it (the images from compose's Dockerfiles, deploy/swarm/stack.yaml,
+   loadtest.yaml and observability.yaml with Prometheus's images), as a user would against a real
+   cluster;
 3. waits until every service has all its tasks running and each node's nginx answers every route;
 4. runs the end-to-end suite against nginx on the first node (as make test-compose does against
    compose; the tests that stop native processes or drive compose are left out), then the swarm
@@ -29,7 +30,8 @@ from tests.swarm.cluster import Cluster, run
 STACK_NAME = "swarm-test"
 TAG = "v1"
 HTTP_PORT = 8080
-SERVICES = ("postgres", "api", "legacy", "counter", "nginx", "locust-master", "locust-worker")
+SERVICES = ("postgres", "api", "legacy", "counter", "nginx", "locust-master", "locust-worker",
+            "prometheus", "nginx-exporter", "postgres-exporter")
 READY_PATHS = ("/api/readyz", "/legacy/readyz", "/counter/healthz", "/")
 # Suite tests that need compose, left to make test-compose:
 NEEDS_COMPOSE = (
@@ -118,7 +120,7 @@ def main() -> int:
         subprocess.run(
             ["make", "--no-print-directory", "stack-deploy", f"REGISTRY={cluster.registry}:5000",
              f"PUSH_REGISTRY=127.0.0.1:{port}", f"SWARM_HOST={cluster.manager}", f"STACK_NAME={STACK_NAME}",
-             f"TAG={TAG}", "LOADTEST=1"],
+             f"TAG={TAG}", "LOADTEST=1", "OBSERVABILITY=1"],
             env=deploy_env, check=True, stdout=sys.stderr,
         )
         wait_converged(cluster, STACK_NAME)
