@@ -468,6 +468,39 @@ def test_idle_clients_are_pinged_and_a_silent_peer_is_dropped(stack: Stack, ws_u
     run(scenario())
 
 
+@pytest.mark.native
+def test_a_socket_being_closed_is_sent_no_count_after_its_close_frame(stack: Stack, ws_url: str) -> None:
+    """Counts are written to the sockets directly (server.send_to_all): one the server is closing
+    must be skipped, or its client would get a data frame after the close frame."""
+
+    async def scenario() -> None:
+        port = int(stack.service_url("counter").rsplit(":", 1)[1])
+        async with observed(ws_url) as (observer, base):
+            reader, writer = await raw_websocket("127.0.0.1", port)
+            await all_see([observer], base + 1)
+            # A flood: the server sends 1008 and waits its close timeout (2 s) for our close frame,
+            # which never comes; until then the socket still counts, and is closing.
+            for _ in range(30):
+                writer.write(bytes([0x81, 0x80 | 4]) + b"\0\0\0\0spam")  # masked (zero mask) "spam"
+            opcode, payload = 0, b""
+            while opcode != 0x8:
+                opcode, payload = await asyncio.wait_for(read_frame(reader), TIMEOUT)
+            assert struct.unpack("!H", payload[:2])[0] == CloseCode.POLICY_VIOLATION
+            newcomer = await Client.open(ws_url)  # a change while our socket is closing
+            await eventually(lambda: base + 2 in observer.counts, TIMEOUT, lambda: f"counts {observer.counts}")
+            after_close = []
+            try:
+                while True:  # until the server gives up on us and ends the connection
+                    after_close.append((await asyncio.wait_for(read_frame(reader), TIMEOUT))[0])
+            except asyncio.IncompleteReadError:
+                pass
+            assert after_close == [], f"frames after the close frame: opcodes {after_close}"
+            writer.close()
+            await newcomer.close()
+
+    run(scenario())
+
+
 def test_health_route_is_plain_http(base_url: str) -> None:
     response = httpx.get(f"{base_url}/counter/healthz", timeout=TIMEOUT)
     assert (response.status_code, response.text) == (200, "ok\n")
