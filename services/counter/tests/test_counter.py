@@ -425,6 +425,28 @@ def test_a_listen_connection_that_dies_comes_back_and_carries_changes_again(stac
         run(scenario())
 
 
+@pytest.mark.native
+def test_a_presence_write_is_one_round_trip(stack: Stack, ws_url: str) -> None:
+    """The presence pool skips asyncpg's reset on release (a second round trip per write, under the
+    write lock): every pool connection's last statement is the counter's own, never the reset."""
+
+    async def scenario() -> None:
+        async with observed(ws_url) as (observer, base):
+            client = await Client.open(ws_url)  # writes, then heartbeats on every process
+            await all_see([observer, client], base + 1)
+            await asyncio.sleep(1.5)
+            async with connected(stack.database_url("counter", with_password=True)) as connection:
+                queries = await connection.fetch(
+                    "SELECT query FROM pg_stat_activity WHERE usename = 'counter' AND pid <> pg_backend_pid()"
+                )
+            await client.close()
+        last = [row["query"] for row in queries]
+        assert any("counter_presence" in query and "INSERT" in query for query in last), last
+        assert not any("RESET ALL" in query for query in last), last
+
+    run(scenario())
+
+
 async def raw_websocket(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A websocket client that never answers pings: the handshake by hand, then frames as bytes."""
     reader, writer = await asyncio.open_connection(host, port)

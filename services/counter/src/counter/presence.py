@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 
 import asyncpg
+from stack_common.database import keep_session_state
 
 from counter import metrics
 from counter.settings import Settings
@@ -88,9 +89,14 @@ class Presence:
         self._dirty.set()
 
     async def start(self) -> None:
+        # Not the services' FairPool: every statement here runs under _write_lock (FIFO), so the pool
+        # never has two callers, let alone a queue to be unfair in. What FairPool.create also does is
+        # taken: no reset round trip on release (nothing here sets session state; LISTEN has its own
+        # connection), so a presence write holds the lock for one round trip, not two.
         self._pool = await asyncpg.create_pool(
             self.settings.database_url,
             password=self.settings.database_password(),
+            reset=keep_session_state,
             min_size=self.settings.db_pool_min,
             max_size=self.settings.db_pool_max,
             timeout=2,
