@@ -44,6 +44,7 @@ class Counter:
         self._last_sent: int | None = None
         self._next_flush = 0.0
         self._flush_handle: asyncio.Handle | None = None
+        self._changed_at = 0.0  # loop time of the first change the next broadcast carries
         self._record = settings.metrics_on
         if self._record:  # this process's series exist from its start, not from its first client
             metrics.SOCKETS.set(0)
@@ -57,7 +58,8 @@ class Counter:
         if self._flush_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        wait = self._next_flush - loop.time()
+        self._changed_at = loop.time()
+        wait = self._next_flush - self._changed_at
         if wait > 0:
             self._flush_handle = loop.call_later(wait, self._flush)
         else:
@@ -65,6 +67,8 @@ class Counter:
 
     def _flush(self) -> None:
         self._flush_handle = None
+        loop = asyncio.get_running_loop()
+        delay = loop.time() - self._changed_at
         started = time.monotonic()
         total = self.presence.total
         if total != self._last_sent:
@@ -77,9 +81,10 @@ class Counter:
         if self._record:
             metrics.BROADCASTS.inc()
             metrics.BROADCAST_DURATION.observe(cost)
+            metrics.BROADCAST_DELAY.observe(delay)
             metrics.USERS_SHOWN.set(total)
         pause = max(BROADCAST_INTERVAL_SECONDS, BROADCAST_COST_FACTOR * cost)
-        self._next_flush = asyncio.get_running_loop().time() + pause
+        self._next_flush = loop.time() + pause
 
     async def handle(self, websocket: ServerConnection) -> None:
         self.clients.add(websocket)
