@@ -65,9 +65,14 @@ class Counter:
         else:
             self._flush_handle = loop.call_soon(self._flush)
 
-    def _flush(self) -> None:
-        self._flush_handle = None
+    def _flush(self, put_off: bool = False) -> None:
         loop = asyncio.get_running_loop()
+        if self.presence.publish_pending and not put_off:
+            # Our own change: its presence write goes out first (one loop iteration), then this
+            # process's fan-out, so the other processes fan out alongside us, not after us.
+            self._flush_handle = loop.call_soon(self._flush, True)
+            return
+        self._flush_handle = None
         delay = loop.time() - self._changed_at
         started = time.monotonic()
         total = self.presence.total
