@@ -128,8 +128,8 @@ def send_to_all(connections: set[ServerConnection], message: str) -> None:
 
     Each socket gets the same bytes, written without awaiting: a slow or dead client never holds up
     the others (its frames wait in its own buffer until the ping timeout closes it). broadcast() has
-    every connection's protocol build and serialise its own copy of the frame, a quarter of this
-    loop's cost at 10,000 sockets (bench/README.md). Writing the frame to the transport is what the
+    every connection's protocol build and serialise its own copy of the frame: about a quarter of
+    this loop's own CPU (bench/README.md). Writing the frame to the transport is what the
     protocol would do itself: a server's frames are unmasked, a lone text frame carries no protocol
     state, and no extension is negotiated (compression=None; an uncompressed frame would be valid
     under permessage-deflate anyway). Sockets not open (closing) are skipped, as broadcast() does.
