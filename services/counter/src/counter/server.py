@@ -24,9 +24,12 @@ log = logging.getLogger(__name__)
 # Fan-out: a burst of changes sends the latest count once. After a broadcast the next one waits at
 # least this long, and at least BROADCAST_COST_FACTOR times as long as that one took (one write
 # syscall per socket: 20-50 us each), so broadcasting takes at most a third of a worker's time even
-# in a reconnect storm, and accepts, handshakes and pings keep going.
+# in a reconnect storm, and accepts, handshakes and pings keep going. A broadcast that carried a
+# single change (no burst behind it) is followed by a pause of only its own duration: at 20,000
+# sockets the full pause was the largest part of a lone change's latency (bench/README.md).
 BROADCAST_INTERVAL_SECONDS = 0.02
 BROADCAST_COST_FACTOR = 2.0
+LONE_CHANGE_COST_FACTOR = 1.0
 # Pending connects the kernel queues per process (capped by net.core.somaxconn): a reconnect storm
 # after a restart brings thousands at once.
 BACKLOG = 4096
@@ -45,6 +48,7 @@ class Counter:
         self._next_flush = 0.0
         self._flush_handle: asyncio.Handle | None = None
         self._changed_at = 0.0  # loop time of the first change the next broadcast carries
+        self._changes = 0  # changes the next broadcast carries
         self._record = settings.metrics_on
         if self._record:  # this process's series exist from its start, not from its first client
             metrics.SOCKETS.set(0)
@@ -55,6 +59,7 @@ class Counter:
         thousand connects as a few broadcasts of the latest count rather than a thousand broadcasts
         to a thousand sockets each (see BROADCAST_COST_FACTOR).
         """
+        self._changes += 1
         if self._flush_handle is not None:
             return
         loop = asyncio.get_running_loop()
@@ -88,7 +93,9 @@ class Counter:
             metrics.BROADCAST_DURATION.observe(cost)
             metrics.BROADCAST_DELAY.observe(delay)
             metrics.USERS_SHOWN.set(total)
-        pause = max(BROADCAST_INTERVAL_SECONDS, BROADCAST_COST_FACTOR * cost)
+        factor = BROADCAST_COST_FACTOR if self._changes > 1 else LONE_CHANGE_COST_FACTOR
+        self._changes = 0
+        pause = max(BROADCAST_INTERVAL_SECONDS, factor * cost)
         self._next_flush = loop.time() + pause
 
     async def handle(self, websocket: ServerConnection) -> None:
