@@ -12,8 +12,12 @@ starts connecting (or sends its close), until the moment the LAST of the held so
 the new count: the fan-out latency a user sees. It reports p50/p99/max of both, the connections each
 server process holds (from counter_presence, when it knows the database) and, for the stack it starts,
 the memory each held socket costs the counter and nginx (growth of their resident memory over the
-ramp-up, per socket). --mix-seconds runs the load test's mix (bench/mix.lua, wrk) through nginx
-during the probes. It prints a table and writes JSON to bench/results/counter_fanout-<target>.json.
+ramp-up, per socket). It also reports the stages of the latency (when the change is NOTIFYed to the
+other processes, when the first held socket has it; for the stack it starts, how long a change
+waited for its broadcast and how long one took) and the CPU time the counter, nginx and its own
+client processes spent per change and per 1,000 held sockets. --mix-seconds runs the load test's mix
+(bench/mix.lua, wrk) through nginx during the probes. It prints a table and writes JSON to
+bench/results/counter_fanout-<target>.json.
 
 The clients are a lean asyncio protocol (handshake by hand, unmasked server frames parsed in place,
 pings answered) so that one client process can hold thousands of sockets without its own Python
