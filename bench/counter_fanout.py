@@ -12,8 +12,12 @@ starts connecting (or sends its close), until the moment the LAST of the held so
 the new count: the fan-out latency a user sees. It reports p50/p99/max of both, the connections each
 server process holds (from counter_presence, when it knows the database) and, for the stack it starts,
 the memory each held socket costs the counter and nginx (growth of their resident memory over the
-ramp-up, per socket). --mix-seconds runs the load test's mix (bench/mix.lua, wrk) through nginx
-during the probes. It prints a table and writes JSON to bench/results/counter_fanout-<target>.json.
+ramp-up, per socket). It also reports the stages of the latency (when the change is NOTIFYed to the
+other processes, when the first held socket has it; for the stack it starts, how long a change
+waited for its broadcast and how long one took) and the CPU time the counter, nginx and its own
+client processes spent per change and per 1,000 held sockets. --mix-seconds runs the load test's mix
+(bench/mix.lua, wrk) through nginx during the probes. It prints a table and writes JSON to
+bench/results/counter_fanout-<target>.json.
 
 The clients are a lean asyncio protocol (handshake by hand, unmasked server frames parsed in place,
 pings answered) so that one client process can hold thousands of sockets without its own Python
@@ -39,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +120,13 @@ class CounterClient(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
+        # Nearly every read is one whole count, alone: read it in place. The client runs on the same
+        # cores as the server, so its own cost per frame delays what it measures.
+        # (A count has been read already: the handshake is behind us.)
+        whole_text_frame = len(data) > 2 and data[0] == 0x81 and data[1] == len(data) - 2 < 126
+        if whole_text_frame and self.count is not None and not self.buffer:
+            self._on_count(int(data[2:]))
+            return
         self.buffer += data
         if not self.upgraded.done():
             end = self.buffer.find(b"\r\n\r\n")
@@ -142,17 +154,20 @@ class CounterClient(asyncio.Protocol):
             payload = bytes(self.buffer[start : start + length])
             del self.buffer[: start + length]
             if opcode == 0x1:
-                previous, self.count = self.count, int(payload)
-                if not self.first_count.done():
-                    self.first_count.set_result(self.count)
-                if self.fleet is not None:
-                    self.fleet.on_count(self, previous)
+                self._on_count(int(payload))
             elif opcode == 0x9:  # ping: answer, or the server drops us
                 self._send(0xA, payload)
             elif opcode == 0x8:
                 self._send(0x8, payload[:2])
                 assert self.transport is not None
                 self.transport.close()
+
+    def _on_count(self, count: int) -> None:
+        previous, self.count = self.count, count
+        if not self.first_count.done():
+            self.first_count.set_result(count)
+        if self.fleet is not None:
+            self.fleet.on_count(self, previous)
 
     def _send(self, opcode: int, payload: bytes) -> None:
         # Client frames must be masked; a zero mask is a valid mask and keeps this cheap.
@@ -200,6 +215,19 @@ class Result:
     disconnect_ms: dict[str, float] = field(default_factory=dict)
     # Until the first held socket had the new count: reaction time, before the spread of the fan-out.
     first_client_ms: dict[str, float] = field(default_factory=dict)
+    # Until the change was NOTIFYed by the process that has the probe (heard by a listener of ours):
+    # when the other processes learn of it (with --database-url, or the stack it starts).
+    notify_ms: dict[str, float] = field(default_factory=dict)
+    # The counter's own fan-out (its metrics, for the stack it starts): broadcasts during the probes,
+    # the mean time a change waited for one (the pause after the previous), and the mean time one
+    # took to hand the count to every socket of its process.
+    broadcasts: int = 0
+    broadcast_delay_mean_ms: float = 0.0
+    broadcast_mean_ms: float = 0.0
+    # CPU time (user + system) each part spent during the probes, per change and per 1,000 held
+    # sockets: the fan-out's cost, which unlike its latency does not depend on the machine's other load
+    # (the mix's own requests count too when --mix-seconds runs).
+    cpu_ms_per_change_per_1000_sockets: dict[str, float] = field(default_factory=dict)
     timeouts: int = 0
     handshake_retries: int = 0  # connects refused (ramp-up and probes) and tried again
     memory_bytes_per_socket: dict[str, int] = field(default_factory=dict)  # counter, nginx
@@ -352,24 +380,41 @@ async def settle(holders: list[Holder], probe_url: str, deadline: float) -> int:
     raise TimeoutError("the held sockets never agreed on one count")
 
 
-def resident_kib(pids: dict[str, int]) -> dict[str, int]:
-    """KiB of resident memory of each named process tree (a master and its workers)."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Usage:
+    """Resident memory (KiB) and CPU time (s, user + system) of a process tree."""
+
+    rss_kib: int
+    cpu_seconds: float
+
+
+def usage_of(pids: dict[str, int]) -> dict[str, Usage]:
+    """The resident memory and CPU time of each named process tree (a master and its workers)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    usage: dict[int, Usage] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, IndexError):
             status = (entry / "status").read_text()
             fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
+            # /proc/<pid>/stat: the fields after the command (which may hold spaces) in parentheses;
+            # utime and stime are the 14th and 15th of the whole line.
+            stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            cpu = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+            usage[int(entry.name)] = Usage(int(fields.get("VmRSS", "0 kB").split()[0]), cpu)
             children.setdefault(int(fields["PPid"]), []).append(int(entry.name))
 
-    def tree(root: int) -> int:
-        total, pending = 0, [root]
+    def tree(root: int) -> Usage:
+        total, pending = Usage(0, 0.0), [root]
         while pending:
             pid = pending.pop()
-            total += rss.get(pid, 0)
+            own = usage.get(pid, Usage(0, 0.0))
+            total.rss_kib += own.rss_kib
+            total.cpu_seconds += own.cpu_seconds
             pending.extend(children.get(pid, []))
         return total
 
@@ -381,7 +426,8 @@ async def run(
     url: str,
     options: argparse.Namespace,
     database_url: str | None,
-    memory_of: dict[str, int],
+    measured: dict[str, int],
+    metrics_url: str | None,
     mix: list[str] | None,
 ) -> Result:
     deadline = time.monotonic() + options.max_seconds
@@ -389,7 +435,7 @@ async def run(
         target=target, url=url, clients=options.clients, probes=options.probes, gap_seconds=options.gap
     )
     started = time.monotonic()
-    memory_before = resident_kib(memory_of)
+    memory_before = usage_of(measured)
     per_process = options.per_process
     shares = [min(per_process, options.clients - n) for n in range(0, options.clients, per_process)]
     holders = [Holder(url, share) for share in shares]
@@ -401,11 +447,16 @@ async def run(
         result.ramp_seconds = round(time.monotonic() - started, 2)
         await asyncio.sleep(1.5)  # a heartbeat: every row is rewritten with its current count
         result.connections_per_process = await presence_rows(database_url)
-        memory_after = resident_kib(memory_of)
+        memory_after = usage_of(measured)
         result.memory_bytes_per_socket = {
-            name: round((memory_after[name] - memory_before[name]) * 1024 / options.clients)
-            for name in memory_of
+            name: round((memory_after[name].rss_kib - memory_before[name].rss_kib) * 1024 / options.clients)
+            for name in measured
         }
+        parts = measured | {f"clients {n}": holder.process.pid for n, holder in enumerate(holders)}
+        cpu_before = usage_of(parts)
+        broadcasts_before = await broadcast_totals(metrics_url)
+        heard: list[float] = []
+        listener = await notify_listener(database_url, heard)
         load = None
         if mix:
             load = subprocess.Popen(mix, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -413,6 +464,7 @@ async def run(
         connects: list[float] = []
         disconnects: list[float] = []
         firsts: list[float] = []
+        notifies: list[float] = []
         probe: CounterClient | None = None
         for _ in range(options.probes):
             if time.monotonic() > deadline:
@@ -425,6 +477,7 @@ async def run(
 
                 async def act() -> None:
                     nonlocal probe, start
+                    heard.clear()
                     start = time.monotonic()
                     if expected > base:
                         # A refused handshake is tried again, as a page would; the time counts from
@@ -450,8 +503,30 @@ async def run(
                 first, last = arrivals
                 samples.append(max(0.0, last - start))
                 firsts.append(max(0.0, (first or start) - start))
+                if heard:
+                    notifies.append(heard[0] - start)
             if probe is not None:
                 await asyncio.wait_for(probe.closed, WAIT_SECONDS)
+        changes = len(connects) + len(disconnects)
+        cpu_after = usage_of(parts)
+        spent = {name: cpu_after[name].cpu_seconds - cpu_before[name].cpu_seconds for name in parts}
+        spent = {name: value for name, value in spent.items() if not name.startswith("clients ")} | {
+            "clients": sum(value for name, value in spent.items() if name.startswith("clients "))
+        }
+        if changes:
+            result.cpu_ms_per_change_per_1000_sockets = {
+                name: round(seconds * 1000 / changes / (options.clients / 1000), 2)
+                for name, seconds in spent.items()
+            }
+        broadcasts_after = await broadcast_totals(metrics_url)
+        if broadcasts_before:
+            during = {name: broadcasts_after[name] - broadcasts_before[name] for name in broadcasts_before}
+            result.broadcasts = round(during["broadcasts"])
+            per_broadcast = 1000 / max(1, result.broadcasts)
+            result.broadcast_mean_ms = round(during["duration"] * per_broadcast, 2)
+            result.broadcast_delay_mean_ms = round(during["delay"] * per_broadcast, 2)
+        if listener is not None:
+            await listener.close()
         if load is not None:
             output = await asyncio.to_thread(load.communicate)
             result.mix = mix_summary(output[0])
@@ -462,7 +537,40 @@ async def run(
     result.connect_ms = summary(connects)
     result.disconnect_ms = summary(disconnects)
     result.first_client_ms = summary(firsts)
+    result.notify_ms = summary(notifies)
     return result
+
+
+async def notify_listener(database_url: str | None, heard: list[float]) -> asyncpg.Connection | None:
+    """LISTEN beside the counter's processes: the time each presence change is announced to them."""
+    if database_url is None:
+        return None
+    connection = await asyncpg.connect(database_url)
+    await connection.add_listener("counter_presence", lambda *_: heard.append(time.monotonic()))
+    return connection
+
+
+async def broadcast_totals(metrics_url: str | None) -> dict[str, float]:
+    """Of every broadcast the counter's processes made so far, from their metrics: how many, the
+    seconds they took and the seconds their changes waited for them."""
+    if metrics_url is None:
+        return {}
+
+    def scrape() -> str:
+        with urllib.request.urlopen(metrics_url, timeout=10) as response:
+            return response.read().decode()
+
+    wanted = {
+        "counter_broadcast_duration_seconds_count": "broadcasts",
+        "counter_broadcast_duration_seconds_sum": "duration",
+        "counter_broadcast_delay_seconds_sum": "delay",
+    }
+    totals = {}
+    for line in (await asyncio.to_thread(scrape)).splitlines():
+        name, _, value = line.partition(" ")
+        if name in wanted:
+            totals[wanted[name]] = float(value)
+    return totals
 
 
 def mix_summary(output: str) -> dict[str, float]:
@@ -487,7 +595,7 @@ def raise_open_files_limit(needed: int) -> None:
 def print_table(results: list[Result]) -> None:
     print(f"\n{'target':<8} {'clients':>7} {'ramp s':>7} {'connect p50/p99/max ms':>24} "
           f"{'disconnect p50/p99/max ms':>26} {'first p50':>9} {'timeouts':>8}  connections per process")
-    memory_rows = []
+    notes = []
     for r in results:
         c, d = r.connect_ms, r.disconnect_ms
         per_process = " ".join(str(n) for n in r.connections_per_process.values()) or "-"
@@ -496,16 +604,31 @@ def print_table(results: list[Result]) -> None:
               f"{d.get('p50', '-'):>9}/{d.get('p99', '-')}/{d.get('max', '-'):<9} "
               f"{r.first_client_ms.get('p50', '-'):>9} {r.timeouts:>8}  {per_process}")
         if r.handshake_retries:
-            memory_rows.append(f"{r.target}: {r.handshake_retries} refused connects tried again")
+            notes.append(f"{r.target}: {r.handshake_retries} refused connects tried again")
         if r.memory_bytes_per_socket:
             memory = ", ".join(f"{name} {size:,} B" for name, size in r.memory_bytes_per_socket.items())
-            memory_rows.append(f"{r.target}: resident memory per held socket: {memory}")
+            notes.append(f"{r.target}: resident memory per held socket: {memory}")
+        if r.notify_ms or r.broadcasts:
+            notify = f"NOTIFY heard p50 {r.notify_ms['p50']} ms, " if r.notify_ms else ""
+            broadcast = (
+                f", {r.broadcasts} broadcasts: each waited {r.broadcast_delay_mean_ms} ms, took "
+                f"{r.broadcast_mean_ms} ms"
+                if r.broadcasts
+                else ""
+            )
+            notes.append(
+                f"{r.target}: stages: {notify}first client p50 {r.first_client_ms.get('p50', '-')} ms, "
+                f"last p50 {r.connect_ms.get('p50', '-')} ms{broadcast}"
+            )
+        if r.cpu_ms_per_change_per_1000_sockets:
+            cpu = ", ".join(f"{name} {ms} ms" for name, ms in r.cpu_ms_per_change_per_1000_sockets.items())
+            notes.append(f"{r.target}: CPU per change per 1,000 sockets: {cpu}")
         if r.mix:
-            memory_rows.append(
+            notes.append(
                 f"{r.target}: the mix meanwhile: {r.mix['requests_per_s']:,.0f} req/s, p99 {r.mix['p99_ms']:.1f} ms, "
                 f"{r.mix['errors']:g} errors, {r.mix['timeouts']:g} timeouts"
             )
-    for row in memory_rows:
+    for row in notes:
         print(row)
     for r in results:
         for what, samples in (("connect", r.connect_ms), ("disconnect", r.disconnect_ms)):
@@ -546,7 +669,8 @@ def main() -> int:
     raise_open_files_limit(1024)
 
     stack: Stack | None = None
-    memory_of: dict[str, int] = {}
+    measured: dict[str, int] = {}
+    metrics_url: str | None = None
     mix: list[str] | None = None
     if args.url:
         targets = [(args.target or "custom", args.url)]
@@ -564,7 +688,8 @@ def main() -> int:
             for name, url in targets
             if args.only in (None, name)
         ]
-        memory_of = {name: stack.processes[name].pid for name in ("counter", "nginx")}
+        measured = {name: stack.processes[name].pid for name in ("counter", "nginx")}
+        metrics_url = stack.metrics_url("counter")
         if args.mix_seconds:
             first, last = 1, 1000  # the seed's products (SEED_SCALE 1)
             mix = ["wrk", "-t1", "-c50", f"-d{args.mix_seconds:g}s", "--latency", "-s", str(MIX_SCRIPT)]
@@ -575,7 +700,7 @@ def main() -> int:
     try:
         for name, url in targets:
             print(f"{name}: {args.clients} sockets to {url}, {args.probes} probes", file=sys.stderr)
-            result = uvloop.run(run(name, url, args, database_url, memory_of, mix))
+            result = uvloop.run(run(name, url, args, database_url, measured, metrics_url, mix))
             results.append(result)
             args.output_dir.mkdir(parents=True, exist_ok=True)
             path = args.output_dir / f"counter_fanout-{name}.json"

@@ -39,6 +39,7 @@ EXPECTED = {
         "counter_users_shown",
         "counter_broadcasts",
         "counter_broadcast_duration_seconds",
+        "counter_broadcast_delay_seconds",
         "counter_heartbeat_duration_seconds",
         "counter_heartbeat_failures",
         "counter_heartbeat_last_success_timestamp_seconds",

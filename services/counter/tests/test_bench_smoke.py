@@ -48,4 +48,5 @@ def test_fanout_benchmark_runs_and_writes_its_result(ws_url: str, tmp_path: Path
     assert result["clients"] == CLIENTS and result["timeouts"] == 0
     assert result["connect_ms"]["n"] == result["disconnect_ms"]["n"] == 5
     assert 0 < result["connect_ms"]["p50"] <= result["connect_ms"]["p99"]
+    assert result["cpu_ms_per_change_per_1000_sockets"]["clients"] >= 0  # its own processes' CPU
     assert "smoke" in stdout.decode()  # the table

@@ -425,6 +425,28 @@ def test_a_listen_connection_that_dies_comes_back_and_carries_changes_again(stac
         run(scenario())
 
 
+@pytest.mark.native
+def test_a_presence_write_is_one_round_trip(stack: Stack, ws_url: str) -> None:
+    """The presence pool skips asyncpg's reset on release (a second round trip per write, under the
+    write lock): every pool connection's last statement is the counter's own, never the reset."""
+
+    async def scenario() -> None:
+        async with observed(ws_url) as (observer, base):
+            client = await Client.open(ws_url)  # writes, then heartbeats on every process
+            await all_see([observer, client], base + 1)
+            await asyncio.sleep(1.5)
+            async with connected(stack.database_url("counter", with_password=True)) as connection:
+                queries = await connection.fetch(
+                    "SELECT query FROM pg_stat_activity WHERE usename = 'counter' AND pid <> pg_backend_pid()"
+                )
+            await client.close()
+        last = [row["query"] for row in queries]
+        assert any("counter_presence" in query and "INSERT" in query for query in last), last
+        assert not any("RESET ALL" in query for query in last), last
+
+    run(scenario())
+
+
 async def raw_websocket(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A websocket client that never answers pings: the handshake by hand, then frames as bytes."""
     reader, writer = await asyncio.open_connection(host, port)
@@ -464,6 +486,39 @@ def test_idle_clients_are_pinged_and_a_silent_peer_is_dropped(stack: Stack, ws_u
                 assert answering.close_code is None
                 writer.close()
                 await answering.close()
+
+    run(scenario())
+
+
+@pytest.mark.native
+def test_a_socket_being_closed_is_sent_no_count_after_its_close_frame(stack: Stack, ws_url: str) -> None:
+    """Counts are written to the sockets directly (server.send_to_all): one the server is closing
+    must be skipped, or its client would get a data frame after the close frame."""
+
+    async def scenario() -> None:
+        port = int(stack.service_url("counter").rsplit(":", 1)[1])
+        async with observed(ws_url) as (observer, base):
+            reader, writer = await raw_websocket("127.0.0.1", port)
+            await all_see([observer], base + 1)
+            # A flood: the server sends 1008 and waits its close timeout (2 s) for our close frame,
+            # which never comes; until then the socket still counts, and is closing.
+            for _ in range(30):
+                writer.write(bytes([0x81, 0x80 | 4]) + b"\0\0\0\0spam")  # masked (zero mask) "spam"
+            opcode, payload = 0, b""
+            while opcode != 0x8:
+                opcode, payload = await asyncio.wait_for(read_frame(reader), TIMEOUT)
+            assert struct.unpack("!H", payload[:2])[0] == CloseCode.POLICY_VIOLATION
+            newcomer = await Client.open(ws_url)  # a change while our socket is closing
+            await eventually(lambda: base + 2 in observer.counts, TIMEOUT, lambda: f"counts {observer.counts}")
+            after_close = []
+            try:
+                while True:  # until the server gives up on us and ends the connection
+                    after_close.append((await asyncio.wait_for(read_frame(reader), TIMEOUT))[0])
+            except asyncio.IncompleteReadError:
+                pass
+            assert after_close == [], f"frames after the close frame: opcodes {after_close}"
+            writer.close()
+            await newcomer.close()
 
     run(scenario())
 

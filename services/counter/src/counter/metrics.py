@@ -17,6 +17,13 @@ BROADCAST_DURATION = Histogram(
     "Time one broadcast took to hand the count to every socket",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+# A change waits for the pause after the previous broadcast (server.BROADCAST_COST_FACTOR): a loop
+# iteration or two on a quiet server, up to twice a broadcast's duration in a burst of changes.
+BROADCAST_DELAY = Histogram(
+    "counter_broadcast_delay_seconds",
+    "Time from the first change a broadcast carries until it starts",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 # The presence heartbeat: one statement per process per HEARTBEAT_SECONDS (counter/presence.py).
 HEARTBEAT_DURATION = Histogram(
     "counter_heartbeat_duration_seconds",

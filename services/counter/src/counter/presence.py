@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 
 import asyncpg
+from stack_common.database import keep_session_state
 
 from counter import metrics
 from counter.settings import Settings
@@ -68,6 +69,8 @@ class Presence:
         self.others: dict[str, int] = {}
         self._on_change = on_change
         self._dirty = asyncio.Event()
+        # A local change not yet sent to the database (see publish_pending).
+        self._unsent = False
         # Serialises every write of our row, so an older count never lands after a newer one, and
         # the final DELETE cannot be overtaken by an upsert still in flight.
         self._write_lock = asyncio.Lock()
@@ -85,12 +88,25 @@ class Presence:
     def set_local(self, count: int) -> None:
         """Called on every local connect and disconnect."""
         self.local = count
+        self._unsent = True
         self._dirty.set()
 
+    @property
+    def publish_pending(self) -> bool:
+        """A local change the other processes have not been sent yet: its write starts on the next
+        loop iteration. The server lets it go first, so the others' fan-outs start alongside ours
+        rather than after it."""
+        return self._unsent
+
     async def start(self) -> None:
+        # Not the services' FairPool: every statement here runs under _write_lock (FIFO), so the pool
+        # never has two callers, let alone a queue to be unfair in. What FairPool.create also does is
+        # taken: no reset round trip on release (nothing here sets session state; LISTEN has its own
+        # connection), so a presence write holds the lock for one round trip, not two.
         self._pool = await asyncpg.create_pool(
             self.settings.database_url,
             password=self.settings.database_password(),
+            reset=keep_session_state,
             min_size=self.settings.db_pool_min,
             max_size=self.settings.db_pool_max,
             timeout=2,
@@ -126,6 +142,8 @@ class Presence:
             async with self._write_lock:
                 if self._left:
                     return []
+                if query is UPSERT_AND_NOTIFY:
+                    self._unsent = False  # the fetch below sends it before it first waits
                 return await self._pool.fetch(query, *args)
 
         return await asyncio.shield(locked())

@@ -8,10 +8,11 @@ import time
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from stack_common.request_ids import request_id_from
 
@@ -23,9 +24,12 @@ log = logging.getLogger(__name__)
 # Fan-out: a burst of changes sends the latest count once. After a broadcast the next one waits at
 # least this long, and at least BROADCAST_COST_FACTOR times as long as that one took (one write
 # syscall per socket: 20-50 us each), so broadcasting takes at most a third of a worker's time even
-# in a reconnect storm, and accepts, handshakes and pings keep going.
+# in a reconnect storm, and accepts, handshakes and pings keep going. A broadcast that carried a
+# single change (no burst behind it) is followed by a pause of only its own duration: at 20,000
+# sockets the full pause was the largest part of a lone change's latency (bench/README.md).
 BROADCAST_INTERVAL_SECONDS = 0.02
 BROADCAST_COST_FACTOR = 2.0
+LONE_CHANGE_COST_FACTOR = 1.0
 # Pending connects the kernel queues per process (capped by net.core.somaxconn): a reconnect storm
 # after a restart brings thousands at once.
 BACKLOG = 4096
@@ -43,6 +47,8 @@ class Counter:
         self._last_sent: int | None = None
         self._next_flush = 0.0
         self._flush_handle: asyncio.Handle | None = None
+        self._changed_at = 0.0  # loop time of the first change the next broadcast carries
+        self._changes = 0  # changes the next broadcast carries
         self._record = settings.metrics_on
         if self._record:  # this process's series exist from its start, not from its first client
             metrics.SOCKETS.set(0)
@@ -53,34 +59,44 @@ class Counter:
         thousand connects as a few broadcasts of the latest count rather than a thousand broadcasts
         to a thousand sockets each (see BROADCAST_COST_FACTOR).
         """
+        self._changes += 1
         if self._flush_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        wait = self._next_flush - loop.time()
+        self._changed_at = loop.time()
+        wait = self._next_flush - self._changed_at
         if wait > 0:
             self._flush_handle = loop.call_later(wait, self._flush)
         else:
             self._flush_handle = loop.call_soon(self._flush)
 
-    def _flush(self) -> None:
+    def _flush(self, put_off: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if self.presence.publish_pending and not put_off:
+            # Our own change: its presence write goes out first (one loop iteration), then this
+            # process's fan-out, so the other processes fan out alongside us, not after us.
+            self._flush_handle = loop.call_soon(self._flush, True)
+            return
         self._flush_handle = None
+        delay = loop.time() - self._changed_at
         started = time.monotonic()
         total = self.presence.total
-        # broadcast() writes to every socket without awaiting any: a slow or dead client never holds
-        # up the others (its frames wait in its own buffer until the ping timeout closes it).
         if total != self._last_sent:
-            broadcast(self.clients, str(total))
+            send_to_all(self.clients, str(total))
             self._last_sent = total
         else:
-            broadcast(self._newcomers, str(total))
+            send_to_all(self._newcomers, str(total))
         self._newcomers.clear()
         cost = time.monotonic() - started
         if self._record:
             metrics.BROADCASTS.inc()
             metrics.BROADCAST_DURATION.observe(cost)
+            metrics.BROADCAST_DELAY.observe(delay)
             metrics.USERS_SHOWN.set(total)
-        pause = max(BROADCAST_INTERVAL_SECONDS, BROADCAST_COST_FACTOR * cost)
-        self._next_flush = asyncio.get_running_loop().time() + pause
+        factor = BROADCAST_COST_FACTOR if self._changes > 1 else LONE_CHANGE_COST_FACTOR
+        self._changes = 0
+        pause = max(BROADCAST_INTERVAL_SECONDS, factor * cost)
+        self._next_flush = loop.time() + pause
 
     async def handle(self, websocket: ServerConnection) -> None:
         self.clients.add(websocket)
@@ -112,6 +128,26 @@ class Counter:
             if in_window > self.settings.max_messages_per_second:
                 await websocket.close(CloseCode.POLICY_VIOLATION, "too many messages")
                 return
+
+
+def send_to_all(connections: set[ServerConnection], message: str) -> None:
+    """What websockets' broadcast() does, with the frame built once rather than once per socket.
+
+    Each socket gets the same bytes, written without awaiting: a slow or dead client never holds up
+    the others (its frames wait in its own buffer until the ping timeout closes it). broadcast() has
+    every connection's protocol build and serialise its own copy of the frame: about a quarter of
+    this loop's own CPU (bench/README.md). Writing the frame to the transport is what the
+    protocol would do itself: a server's frames are unmasked, a lone text frame carries no protocol
+    state, and no extension is negotiated (compression=None; an uncompressed frame would be valid
+    under permessage-deflate anyway). Sockets not open (closing) are skipped, as broadcast() does.
+    """
+    frame = Frame(Opcode.TEXT, message.encode()).serialize(mask=False, extensions=[])
+    for connection in connections:
+        if connection.protocol.state is State.OPEN:
+            try:
+                connection.transport.write(frame)
+            except Exception as exc:  # a transport torn down under us: that socket only
+                log.warning("skipped a count for one socket: %s", exc)
 
 
 class Handshake:
