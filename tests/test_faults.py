@@ -262,3 +262,39 @@ def test_a_hung_service_gives_json_504_after_nginx_waits_15_s(faults: Faults, ba
         }
         others_answer(http, "legacy")
     assert http.get("/legacy/brands").status_code == 200
+
+
+DRAIN_SECONDS = 3
+
+
+def answers(url: str) -> bool:
+    """A new connection to the service is served (no pooled one: a drained service must accept)."""
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("service", SERVICES)
+def test_sigterm_with_a_drain_keeps_serving_new_connections_then_stops(stack: Stack, service: str) -> None:
+    """DRAIN_SECONDS (the swarm's stack sets it, stack_common.drain): after SIGTERM to the service's
+    main process, which is what `docker stop` signals, new connections are still served for that
+    long; then it stops as it does without a drain, and exits 0."""
+    name = f"{service}-drain"
+    # One worker: once it answers it has its signal handlers (a worker still booting misses a
+    # SIGTERM and serves on until gunicorn kills it, drain or not).
+    url = stack.start_service_instance(service, name, env={"DRAIN_SECONDS": str(DRAIN_SECONDS), "WORKERS": "1"})
+    try:
+        wait_until(lambda: answers(url), 30, f"{name} to serve")
+        process = stack.processes[name]
+        process.send_signal(signal.SIGTERM)  # the main process only, as Docker does
+        signalled = time.monotonic()
+        while (into := time.monotonic() - signalled) < DRAIN_SECONDS - 0.5:
+            assert answers(url), f"refused a connection {into:.1f} s into a {DRAIN_SECONDS} s drain"
+            time.sleep(0.1)
+        assert process.wait(DRAIN_SECONDS + 20) == 0
+        assert time.monotonic() - signalled >= DRAIN_SECONDS
+        assert asyncio.run(refuses_connections(stack.ports[name]))
+    finally:
+        stack.stop_process(name)
