@@ -9,17 +9,18 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from dev.stack import SERVICES, Stack
+from dev.stack import SERVICES, Stack, free_port
 from tests.helpers import (
     SEEDED_BRANDS,
     Faults,
@@ -251,8 +252,9 @@ def test_a_service_down_gives_json_502_on_its_route_only(
 
 
 @pytest.mark.native
-def test_a_hung_service_gives_json_504_after_nginx_waits_15_s(faults: Faults, base_url: str, http: httpx.Client) -> None:
-    """The legacy service accepts connections but answers nothing (every process stopped)."""
+def test_a_hung_service_gives_json_504_after_nginx_gives_up(faults: Faults, base_url: str, http: httpx.Client) -> None:
+    """The legacy service accepts connections but answers nothing (every process stopped): nginx
+    waits 8 s, and a GET is sent once more (test below), so 16 s."""
     with faults.frozen("legacy"), httpx.Client(base_url=base_url, timeout=30) as client:
         response = client.get("/legacy/brands")
         assert response.status_code == 504
@@ -262,6 +264,61 @@ def test_a_hung_service_gives_json_504_after_nginx_waits_15_s(faults: Faults, ba
         }
         others_answer(http, "legacy")
     assert http.get("/legacy/brands").status_code == 200
+
+
+@dataclass
+class CutsEveryOther:
+    """A stand-in service on a free loopback port that closes every other connection without an
+    answer (the first, third, …) and answers the others 200 "ok"; it records each request line."""
+
+    requests: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        for i in range(1_000_000):
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            with connection:
+                head = connection.recv(65536).split(b"\r\n", 1)[0].decode()
+                self.requests.append(head.rsplit(" ", 1)[0])
+                if i % 2:
+                    connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("service", ["api", "legacy"])
+def test_nginx_sends_a_get_once_more_after_its_own_502_but_never_a_post(stack: Stack, service: str) -> None:
+    """A replica that fails a request without an answer: nginx tries another while its list of
+    replicas is unchanged, and after its own 502 or 504 (its list changed on a swarm, or it had
+    one replica) it sends a GET once more, with the list as it is then. A POST may have reached
+    the service: never sent twice, its client gets the JSON 502."""
+    upstream = CutsEveryOther()
+    name, port = f"nginx-{service}-again", free_port()
+    stack.start_nginx(
+        name,
+        LISTEN_PORT=str(port),
+        STATUS_LISTEN=f"127.0.0.1:{free_port()}",
+        **{f"{service.upper()}_UPSTREAM": f"127.0.0.1:{upstream.port}"},
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            wait_until(lambda: not asyncio.run(refuses_connections(port)), 10, f"{name} to listen")
+            response = client.get(f"/{service}/brands/7?page=2")
+            assert (response.status_code, response.text) == (200, "ok")
+            assert upstream.requests == ["GET /brands/7?page=2"] * 2
+            response = client.post(f"/{service}/products", json={"product_name": "once", "brand_id": 7})
+            assert response.status_code == 502
+            assert response.json() == SERVICE_DOWN
+            assert upstream.requests[2:] == ["POST /products"]
+    finally:
+        stack.stop_process(name)
+        upstream.listener.close()
 
 
 DRAIN_SECONDS = 3
