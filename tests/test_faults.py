@@ -6,6 +6,7 @@ again whatever they stopped, also when they fail.
 """
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -279,7 +280,7 @@ class CutsEveryOther:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        for i in range(1_000_000):
+        for i in itertools.count():
             try:
                 connection, _ = self.listener.accept()
             except OSError:  # closed
