@@ -56,7 +56,8 @@ class Load:
             i += 1
             try:
                 response = client.get(path)
-                error = f"{response.status_code}" if not response.is_success else self.body_check(response)
+                # A failure keeps the start of its body: nginx's JSON and a service's say who failed.
+                error = f"{response.status_code} {response.text[:100]}" if not response.is_success else self.body_check(response)
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
             with self._lock:

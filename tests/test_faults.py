@@ -6,20 +6,22 @@ again whatever they stopped, also when they fail.
 """
 
 import asyncio
+import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from dev.stack import SERVICES, Stack
+from dev.stack import SERVICES, Stack, free_port
 from tests.helpers import (
     SEEDED_BRANDS,
     Faults,
@@ -251,8 +253,9 @@ def test_a_service_down_gives_json_502_on_its_route_only(
 
 
 @pytest.mark.native
-def test_a_hung_service_gives_json_504_after_nginx_waits_15_s(faults: Faults, base_url: str, http: httpx.Client) -> None:
-    """The legacy service accepts connections but answers nothing (every process stopped)."""
+def test_a_hung_service_gives_json_504_after_nginx_gives_up(faults: Faults, base_url: str, http: httpx.Client) -> None:
+    """The legacy service accepts connections but answers nothing (every process stopped): nginx
+    waits 8 s, and a GET is sent once more (test below), so 16 s."""
     with faults.frozen("legacy"), httpx.Client(base_url=base_url, timeout=30) as client:
         response = client.get("/legacy/brands")
         assert response.status_code == 504
@@ -262,3 +265,94 @@ def test_a_hung_service_gives_json_504_after_nginx_waits_15_s(faults: Faults, ba
         }
         others_answer(http, "legacy")
     assert http.get("/legacy/brands").status_code == 200
+
+
+@dataclass
+class CutsEveryOther:
+    """A stand-in service on a free loopback port that closes every other connection without an
+    answer (the first, third, …) and answers the others 200 "ok"; it records each request line."""
+
+    requests: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        for i in itertools.count():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            with connection:
+                head = connection.recv(65536).split(b"\r\n", 1)[0].decode()
+                self.requests.append(head.rsplit(" ", 1)[0])
+                if i % 2:
+                    connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("service", ["api", "legacy"])
+def test_nginx_sends_a_get_once_more_after_its_own_502_but_never_a_post(stack: Stack, service: str) -> None:
+    """A replica that fails a request without an answer: nginx tries another while its list of
+    replicas is unchanged, and after its own 502 or 504 (its list changed on a swarm, or it had
+    one replica) it sends a GET once more, with the list as it is then. A POST may have reached
+    the service: never sent twice, its client gets the JSON 502."""
+    upstream = CutsEveryOther()
+    name, port = f"nginx-{service}-again", free_port()
+    stack.start_nginx(
+        name,
+        LISTEN_PORT=str(port),
+        STATUS_LISTEN=f"127.0.0.1:{free_port()}",
+        **{f"{service.upper()}_UPSTREAM": f"127.0.0.1:{upstream.port}"},
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            wait_until(lambda: not asyncio.run(refuses_connections(port)), 10, f"{name} to listen")
+            response = client.get(f"/{service}/brands/7?page=2")
+            assert (response.status_code, response.text) == (200, "ok")
+            assert upstream.requests == ["GET /brands/7?page=2"] * 2
+            response = client.post(f"/{service}/products", json={"product_name": "once", "brand_id": 7})
+            assert response.status_code == 502
+            assert response.json() == SERVICE_DOWN
+            assert upstream.requests[2:] == ["POST /products"]
+    finally:
+        stack.stop_process(name)
+        upstream.listener.close()
+
+
+DRAIN_SECONDS = 3
+
+
+def answers(url: str) -> bool:
+    """A new connection to the service is served (no pooled one: a drained service must accept)."""
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("service", SERVICES)
+def test_sigterm_with_a_drain_keeps_serving_new_connections_then_stops(stack: Stack, service: str) -> None:
+    """DRAIN_SECONDS (the swarm's stack sets it, stack_common.drain): after SIGTERM to the service's
+    main process, which is what `docker stop` signals, new connections are still served for that
+    long; then it stops as it does without a drain, and exits 0."""
+    name = f"{service}-drain"
+    # One worker: once it answers it has its signal handlers (a worker still booting misses a
+    # SIGTERM and serves on until gunicorn kills it, drain or not).
+    url = stack.start_service_instance(service, name, env={"DRAIN_SECONDS": str(DRAIN_SECONDS), "WORKERS": "1"})
+    try:
+        wait_until(lambda: answers(url), 30, f"{name} to serve")
+        process = stack.processes[name]
+        process.send_signal(signal.SIGTERM)  # the main process only, as Docker does
+        signalled = time.monotonic()
+        while (into := time.monotonic() - signalled) < DRAIN_SECONDS - 0.5:
+            assert answers(url), f"refused a connection {into:.1f} s into a {DRAIN_SECONDS} s drain"
+            time.sleep(0.1)
+        assert process.wait(DRAIN_SECONDS + 20) == 0
+        assert time.monotonic() - signalled >= DRAIN_SECONDS
+        assert asyncio.run(refuses_connections(stack.ports[name]))
+    finally:
+        stack.stop_process(name)

@@ -26,6 +26,7 @@ SWARM_VALUES = {
     ("api", "DB_POOL_MAX"),
     ("legacy", "DB_POOL_MAX"),
     ("counter", "PING_INTERVAL_SECONDS"),
+    *((name, "DRAIN_SECONDS") for name in APP),
     ("nginx", "LIMIT_EXEMPT_CIDR"),
     ("nginx", "STATUS_LISTEN"),
 }
@@ -52,8 +53,18 @@ def test_each_service_is_configured_as_in_compose(name: str) -> None:
     assert swarm.get("healthcheck", {}).get("test") == compose.get("healthcheck", {}).get("test")
     if "command" in compose and name not in SWARM_COMMANDS:
         assert swarm["command"] == compose["command"]
-    if "stop_grace_period" in compose:
+    if name in APP:
+        # On SIGTERM a task serves DRAIN_SECONDS more, then stops as it does in compose: Docker's
+        # SIGKILL must wait for both.
+        drain = float(swarm_env["DRAIN_SECONDS"])
+        assert drain > 0 and seconds(swarm["stop_grace_period"]) >= drain + seconds(compose["stop_grace_period"])
+    elif "stop_grace_period" in compose:
         assert swarm["stop_grace_period"] == compose["stop_grace_period"]
+
+
+def seconds(duration: str) -> float:
+    assert duration.endswith("s"), duration
+    return float(duration[:-1])
 
 
 @pytest.mark.parametrize("name", ON_THE_SWARM)

@@ -90,7 +90,7 @@ def test_an_impossible_threshold_fails_the_run(base_url: str, write_tokens_file:
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     lines = run.stdout.rstrip().splitlines()
     assert lines[-1] == "Thresholds: FAIL"
-    assert any(line.startswith("api-read") and "FAIL: p95" in line and ">= 0 ms" in line for line in lines)
+    assert any(line.startswith("api-read") and "FAIL: p95" in line and ">= 0 ms" in line for line in lines), run.stdout[-3000:]
 
 
 def test_writers_without_the_write_token_stop_and_fail_the_run(base_url: str) -> None:

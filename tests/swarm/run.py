@@ -27,7 +27,6 @@ import urllib.request
 
 from tests.swarm.cluster import Cluster, run
 
-STACK_NAME = "swarm-test"
 TAG = "v1"
 HTTP_PORT = 8080
 SERVICES = ("postgres", "api", "legacy", "counter", "nginx", "locust-master", "locust-worker",
@@ -97,6 +96,9 @@ def main() -> int:
     args, pytest_args = parser.parse_known_args()  # the rest is for pytest (make's PYTEST_ARGS)
 
     cluster = Cluster(args.prefix, args.subnet, args.http_port, HTTP_PORT)
+    # Named after the prefix: make stack-deploy builds the images as compose project STACK_NAME
+    # (<name>-api, …) on this host before it pushes them, so two runs on one host must not share it.
+    stack = f"{args.prefix}-stack"
     # A stopped run (Ctrl-C, SIGTERM from CI) still removes what it started, in `finally` below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     python = sys.executable
@@ -119,11 +121,11 @@ def main() -> int:
         }
         subprocess.run(
             ["make", "--no-print-directory", "stack-deploy", f"REGISTRY={cluster.registry}:5000",
-             f"PUSH_REGISTRY=127.0.0.1:{port}", f"SWARM_HOST={cluster.manager}", f"STACK_NAME={STACK_NAME}",
+             f"PUSH_REGISTRY=127.0.0.1:{port}", f"SWARM_HOST={cluster.manager}", f"STACK_NAME={stack}",
              f"TAG={TAG}", "LOADTEST=1", "OBSERVABILITY=1"],
             env=deploy_env, check=True, stdout=sys.stderr,
         )
-        wait_converged(cluster, STACK_NAME)
+        wait_converged(cluster, stack)
         node_urls = [f"http://{ip}:{HTTP_PORT}" for ip in cluster.node_ips]
         wait_ready([url + path for url in [*node_urls, f"http://127.0.0.1:{args.http_port}"] for path in READY_PATHS])
         print(f"swarm up and stack deployed in {time.monotonic() - started:.0f} s", flush=True)
@@ -133,7 +135,7 @@ def main() -> int:
             "STACK_URL": f"http://127.0.0.1:{args.http_port}",
             "SWARM_PREFIX": args.prefix,
             "SWARM_SUBNET": str(args.subnet),
-            "SWARM_STACK": STACK_NAME,
+            "SWARM_STACK": stack,
             "SWARM_REGISTRY": f"{cluster.registry}:5000",
             "SWARM_PUSH_REGISTRY": f"127.0.0.1:{port}",
             "SWARM_TAG": TAG,
@@ -145,15 +147,15 @@ def main() -> int:
         swarm_status = subprocess.run(swarm, env=test_env).returncode
         status = status or swarm_status
         if status:
-            show_state(cluster, STACK_NAME)
+            show_state(cluster, stack)
         return status
     except BaseException:
         if cluster.node_names:
-            show_state(cluster, STACK_NAME)
+            show_state(cluster, stack)
         raise
     finally:
         if args.keep:
-            print(f"left up: docker -H {cluster.manager} stack ps {STACK_NAME}", file=sys.stderr)
+            print(f"left up: docker -H {cluster.manager} stack ps {stack}", file=sys.stderr)
         else:
             cluster.remove()
 

@@ -30,6 +30,10 @@ class ServiceSettings(BaseSettings):
     metrics_port: int = Field(ge=0, le=65535)
     prometheus_multiproc_dir: Path | None = None
 
+    # On SIGTERM, keep serving this long before the graceful stop (stack_common.drain): on a swarm
+    # nginx may still send new requests for a few seconds after Docker has dropped the task.
+    drain_seconds: float = Field(default=0, ge=0)
+
     @property
     def metrics_on(self) -> bool:
         return self.metrics_port != 0

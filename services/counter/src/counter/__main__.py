@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import uvloop
+from stack_common.drain import drain
 from stack_common.metrics_server import MetricsServer, mark_worker_dead, prepare_multiprocess_dir
 
 from counter.logs import LOGCONFIG
@@ -88,6 +89,9 @@ def main() -> int:
                 time.sleep(RESTART_BACKOFF_SECONDS)
                 processes[i] = new_worker(i)
 
+    # SIGTERM: the workers keep their sockets and take new ones for DRAIN_SECONDS (0 by default; the
+    # swarm's stack sets it), so clients told to reconnect are no longer sent back to this task.
+    drain(settings.drain_seconds)
     for process in processes:
         if process.is_alive():
             process.terminate()  # SIGTERM: the worker closes its sockets with 1001 and leaves
