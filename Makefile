@@ -16,8 +16,10 @@ TEST_LOCUST_PORT ?= 18089
 TEST_HTTPS_PORT ?= $(shell echo $$(( $(TEST_HTTP_PORT) + 3 )))
 # The test stack's load network (the addresses the limits exempt): one /24 per stack that runs
 # side by side, given as its first three numbers. FRONT_SUBNET, if set, names it instead (the
-# /24 the front network used to take).
-TEST_LOAD_NET ?= $(or $(patsubst %.0/24,%,$(FRONT_SUBNET)),172.30.90)
+# /24 the front network used to take). Outside Docker's default pools (172.17-31.0.0/16,
+# 192.168.0.0/16): an engine that has made many networks hands out 172.30.0.0/16 to the stack's own
+# front or back network, and a fixed subnet inside it then cannot be created.
+TEST_LOAD_NET ?= $(or $(patsubst %.0/24,%,$(FRONT_SUBNET)),10.230.90)
 TEST_PROMETHEUS_PORT ?= 18090
 PYTEST_ARGS ?=
 # make loadtest: the target (nginx of `make dev` or of the compose stack) and the load; thresholds
