@@ -32,6 +32,8 @@ POINT_READS = {
     "/products/": ("product_by_id", "product", RouteTemplate("/products/{product_id}")),
     "/brands/": ("brand_by_id", "brand", RouteTemplate("/brands/{brand_id}")),
 }
+# The route each FreshKeyedReads answers for, looked up per request by point_read's first value.
+ROUTE_OF_READS = {reads: route for reads, _, route in POINT_READS.values()}
 MAX_DIGITS = len(str(INT4_MAX))
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -64,7 +66,7 @@ class PointReads:
         await self.app(scope, receive, send)
 
     async def answer(self, scope: Scope, send: Send, reads: str, what: str, row_id: int) -> None:
-        route = next(route for name, _, route in POINT_READS.values() if name == reads)
+        route = ROUTE_OF_READS[reads]
 
         async def row_or_404() -> bytes | Response:
             body = await getattr(scope["app"].state, reads).get(row_id)
