@@ -106,7 +106,7 @@ test-compose: $(VENV)/.synced secrets certs ## Build and start the compose stack
 	{ status=$$?; $(COMPOSE) -p $(TEST_PROJECT) logs --tail 80; exit $$status; }
 
 test-swarm: $(VENV)/.synced secrets ## Start a three-node swarm (docker:dind) and a registry, deploy the stack, run the suite and the swarm tests, remove it all
-	$(PYTHON) -m tests.swarm.run --prefix $(TEST_PROJECT) --http-port $(TEST_HTTP_PORT) --subnet $${FRONT_SUBNET:-172.30.80.0/24} $(PYTEST_ARGS)
+	$(PYTHON) -m tests.swarm.run --prefix $(TEST_PROJECT) --http-port $(TEST_HTTP_PORT) --subnet $${FRONT_SUBNET:-10.230.70.0/24} $(PYTEST_ARGS)
 
 stack-images: ## Build the images (compose's Dockerfiles), tag them REGISTRY/…:TAG, push them
 	@test -n "$(REGISTRY)" || { echo "set REGISTRY=<host:port of a registry every node pulls from>" >&2; exit 1; }

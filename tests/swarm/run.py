@@ -1,6 +1,6 @@
 """make test-swarm: the stack on a three-node Docker Swarm, tested end to end, then removed.
 
-    python -m tests.swarm.run --prefix async-web-stack-test --subnet 172.30.80.0/24 [pytest args]
+    python -m tests.swarm.run --prefix async-web-stack-test --subnet 10.230.70.0/24 [pytest args]
 
 1. starts the swarm and its registry (tests/swarm/cluster.py);
 2. `make stack-deploy` into it (the images from compose's Dockerfiles, deploy/swarm/stack.yaml,
