@@ -122,6 +122,13 @@ class Cluster:
             time.sleep(0.5)
 
     def remove(self) -> None:
+        # The tags `make stack-images` pushed through the registry's loopback port name this run's
+        # port: untag them, or every run leaves a set of them on the engine.
+        if binding := run("docker", "port", self.registry, "5000/tcp", check=False).split():
+            pushed = f"127.0.0.1:{binding[0].rsplit(':', 1)[1]}/"
+            tags = run("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", check=False).split()
+            if mine := [tag for tag in tags if tag.startswith(pushed)]:
+                run("docker", "rmi", *mine, check=False)
         for name in [*self.node_names, self.registry]:
             run("docker", "rm", "-f", "-v", name, check=False)
         for name in self.node_names:
