@@ -37,6 +37,8 @@ import multiprocessing.connection
 import os
 import random
 import resource
+import select
+import socket
 import statistics
 import struct
 import subprocess
@@ -64,44 +66,11 @@ P99_TARGET_MS = 250  # the project's target for the fan-out
 JOIN_ATTEMPTS = 5  # connects per held socket during the ramp-up
 
 
-class Fleet:
-    """Every held socket, and how many of them already show the count being waited for."""
-
-    def __init__(self) -> None:
-        self.clients: list[CounterClient] = []
-        self.target: int | None = None
-        self.reached = 0
-        self.first_arrival: float | None = None
-        self.last_arrival = 0.0
-        self.all_reached = asyncio.Event()
-
-    def expect(self, value: int) -> None:
-        self.target = value
-        self.reached = sum(1 for client in self.clients if client.count == value)
-        self.first_arrival = None
-        self.all_reached.clear()
-        self._check()
-
-    def on_count(self, client: CounterClient, previous: int | None) -> None:
-        if client.count == self.target:
-            self.reached += 1
-            self.last_arrival = time.monotonic()
-            if self.first_arrival is None:
-                self.first_arrival = self.last_arrival
-            self._check()
-        elif previous == self.target:
-            self.reached -= 1
-
-    def _check(self) -> None:
-        if self.target is not None and self.reached == len(self.clients):
-            self.all_reached.set()
-
-
 class CounterClient(asyncio.Protocol):
-    """A websocket client that only reads counts: enough of RFC 6455 for this server, no more."""
+    """The probe: a websocket client that only reads counts, enough of RFC 6455 for this server."""
 
-    def __init__(self, fleet: Fleet | None, host: str, path: str) -> None:
-        self.fleet, self.host, self.path = fleet, host, path
+    def __init__(self, host: str, path: str) -> None:
+        self.host, self.path = host, path
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.upgraded = asyncio.get_running_loop().create_future()
@@ -120,13 +89,6 @@ class CounterClient(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        # Nearly every read is one whole count, alone: read it in place. The client runs on the same
-        # cores as the server, so its own cost per frame delays what it measures.
-        # (A count has been read already: the handshake is behind us.)
-        whole_text_frame = len(data) > 2 and data[0] == 0x81 and data[1] == len(data) - 2 < 126
-        if whole_text_frame and self.count is not None and not self.buffer:
-            self._on_count(int(data[2:]))
-            return
         self.buffer += data
         if not self.upgraded.done():
             end = self.buffer.find(b"\r\n\r\n")
@@ -163,11 +125,9 @@ class CounterClient(asyncio.Protocol):
                 self.transport.close()
 
     def _on_count(self, count: int) -> None:
-        previous, self.count = self.count, count
+        self.count = count
         if not self.first_count.done():
             self.first_count.set_result(count)
-        if self.fleet is not None:
-            self.fleet.on_count(self, previous)
 
     def _send(self, opcode: int, payload: bytes) -> None:
         # Client frames must be masked; a zero mask is a valid mask and keeps this cheap.
@@ -186,12 +146,12 @@ class CounterClient(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def open_client(fleet: Fleet | None, url: str) -> CounterClient:
+async def open_client(url: str) -> CounterClient:
     parts = urlsplit(url)
     assert parts.hostname is not None and parts.port is not None
     loop = asyncio.get_running_loop()
     _, client = await loop.create_connection(
-        lambda: CounterClient(fleet, f"{parts.hostname}:{parts.port}", parts.path or "/"), parts.hostname, parts.port
+        lambda: CounterClient(f"{parts.hostname}:{parts.port}", parts.path or "/"), parts.hostname, parts.port
     )
     await asyncio.wait_for(client.upgraded, WAIT_SECONDS)
     return client
@@ -303,47 +263,222 @@ class Holder:
 
 def hold(pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
     raise_open_files_limit(clients + 256)
-    uvloop.run(hold_fleet(pipe, url, clients))
+    HeldFleet(pipe, url, clients).run()
 
 
-async def hold_fleet(pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
-    loop = asyncio.get_running_loop()
-    commands: asyncio.Queue = asyncio.Queue()
-    loop.add_reader(pipe.fileno(), lambda: commands.put_nowait(pipe.recv()))
-    fleet = Fleet()
-    # Connect in waves: a bounded number of handshakes in flight, like a crowd rather than a SYN flood.
-    in_flight = asyncio.Semaphore(50)
-    retries = 0
+# Where a held socket is: its TCP connect in flight, its handshake's answer awaited, open, or gone
+# (closed by the server or lost: it never has the next count, so the probe waiting for it times out).
+CONNECTING, UPGRADING, OPEN, GONE = range(4)
+IN_FLIGHT = 50  # handshakes at a time per holder: a crowd rather than a SYN flood
 
-    async def join() -> None:
-        nonlocal retries
-        async with in_flight:
-            for attempt in range(JOIN_ATTEMPTS):
-                try:
-                    fleet.clients.append(await open_client(fleet, url))
+
+class HeldSocket:
+    __slots__ = ("attempts", "buffer", "count", "deadline", "fd", "sock", "state")
+
+    def __init__(self, attempts: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.fd = self.sock.fileno()
+        self.state = CONNECTING
+        self.buffer = b""
+        self.count: int | None = None
+        self.attempts = attempts
+        self.deadline = time.monotonic() + WAIT_SECONDS
+
+
+class HeldFleet:
+    """One holder process's sockets, read by a plain epoll loop, driven over a pipe: open them all
+    (answering "opened"), then for each ("expect", value, timeout) answer "armed", and "reached"
+    with the first and last arrival of `value` once every socket has it (or "timeout").
+
+    Every frame is read and parsed — a count, a ping (answered with a pong, or the server drops the
+    socket), a close (answered) — and nothing else runs per frame. These processes share the two
+    cores with the server and nginx, so their cost per frame delays what they measure: an asyncio
+    protocol per socket (uvloop) cost about twice the CPU per count (bench/README.md).
+    """
+
+    def __init__(self, pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
+        parts = urlsplit(url)
+        assert parts.hostname is not None and parts.port is not None
+        self.address = (parts.hostname, parts.port)
+        self.request = (
+            f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+        )
+        self.pipe, self.clients = pipe, clients
+        self.poller = select.epoll()
+        self.by_fd: dict[int, HeldSocket] = {}
+        self.held: list[HeldSocket] = []  # upgraded, in the order they opened
+        self.upgrading: set[HeldSocket] = set()
+        self.unstarted = clients
+        self.retry_at: list[tuple[float, int]] = []  # (when, attempts so far) of refused joins
+        self.retries = 0
+        self.target: int | None = None
+        self.reached = 0
+        self.first: float | None = None
+        self.last = 0.0
+        self.report_by: float | None = None  # an armed expectation's deadline, until it is answered
+
+    def run(self) -> None:
+        pipe_fd = self.pipe.fileno()
+        self.poller.register(pipe_fd, select.EPOLLIN)
+        while True:
+            self._start_joins()
+            for fd, _ in self.poller.poll(0.1):
+                held = self.by_fd.get(fd)
+                if held is not None:
+                    if held.state == OPEN:
+                        self._read(held)
+                    elif held.state == CONNECTING:
+                        self._connected(held)
+                    else:
+                        self._read_head(held)
+                elif fd == pipe_fd and not self._command(self.pipe.recv()):
+                    for held in self.held:
+                        held.sock.close()
                     return
-                except (ConnectionError, OSError, TimeoutError):
-                    # Refused or timed out (nginx answers 504 when the counter is slow to accept):
-                    # a page would reconnect after a pause, so does this client; the run counts it.
-                    if attempt == JOIN_ATTEMPTS - 1:
-                        raise
-                    retries += 1
-                    await asyncio.sleep(0.5 + random.random())
+            self._check_deadlines()
 
-    await asyncio.gather(*(join() for _ in range(clients)))
-    pipe.send(("opened", len(fleet.clients), retries))
-    while (command := await commands.get())[0] != "close":
-        _, value, timeout = command
-        fleet.expect(value)
-        pipe.send(("armed",))
+    # -- the ramp-up: connect, upgrade, retry a refused join after a pause, as a page would ----------
+    def _start_joins(self) -> None:
+        now = time.monotonic()
+        while len(self.upgrading) < IN_FLIGHT:
+            if self.retry_at and self.retry_at[0][0] <= now:
+                attempts = self.retry_at.pop(0)[1]
+            elif self.unstarted:
+                self.unstarted, attempts = self.unstarted - 1, 0
+            else:
+                return
+            held = HeldSocket(attempts)
+            self.upgrading.add(held)
+            self.by_fd[held.fd] = held
+            held.sock.connect_ex(self.address)  # EINPROGRESS; epoll says when it is done
+            self.poller.register(held.fd, select.EPOLLOUT)
+
+    def _connected(self, held: HeldSocket) -> None:
+        error = held.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            self._refused(held)
+            return
+        held.state = UPGRADING
+        key = base64.b64encode(os.urandom(16)).decode()
+        held.sock.send(f"{self.request}{key}\r\n\r\n".encode())  # a few hundred bytes, empty buffer
+        self.poller.modify(held.fd, select.EPOLLIN)
+
+    def _read_head(self, held: HeldSocket) -> None:
         try:
-            await asyncio.wait_for(fleet.all_reached.wait(), timeout)
-            pipe.send(("reached", fleet.first_arrival, fleet.last_arrival))
-        except TimeoutError:
-            pipe.send(("timeout",))
-    for client in fleet.clients:
-        assert client.transport is not None
-        client.transport.close()
+            data = held.sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        held.buffer += data
+        end = held.buffer.find(b"\r\n\r\n")
+        if not data or (end >= 0 and not held.buffer.startswith(b"HTTP/1.1 101")):
+            self._refused(held)  # nginx answers 502/504 when the counter is slow to accept
+        elif end >= 0:
+            held.buffer = held.buffer[end + 4 :]
+            held.state = OPEN
+            self.upgrading.discard(held)
+            self.held.append(held)
+            if held.buffer:  # the first count came with the answer
+                self._frames(held)
+            if len(self.held) == self.clients:
+                self.pipe.send(("opened", len(self.held), self.retries))
+
+    def _refused(self, held: HeldSocket) -> None:
+        self._drop(held)
+        self.upgrading.discard(held)
+        if held.attempts + 1 >= JOIN_ATTEMPTS:
+            raise ConnectionError(f"{JOIN_ATTEMPTS} attempts to open a socket to {self.address} failed")
+        self.retries += 1
+        self.retry_at.append((time.monotonic() + 0.5 + random.random(), held.attempts + 1))
+        self.retry_at.sort()
+
+    def _drop(self, held: HeldSocket) -> None:
+        self.poller.unregister(held.fd)
+        del self.by_fd[held.fd]
+        held.sock.close()
+        held.state = GONE
+
+    # -- the counts ----------------------------------------------------------------------------------
+    def _read(self, held: HeldSocket) -> None:
+        try:
+            data = held.sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(held)  # it never sees the next count: the expectation times out
+            return
+        # Nearly every read is one whole unmasked text frame of a short payload, alone: the count.
+        if not held.buffer and len(data) > 2 and data[0] == 0x81 and data[1] == len(data) - 2 < 126:
+            self._on_count(held, int(data[2:]))
+            return
+        held.buffer += data
+        self._frames(held)
+
+    def _frames(self, held: HeldSocket) -> None:
+        buffer = held.buffer
+        while len(buffer) >= 2:
+            opcode, length, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    break
+                (length,) = struct.unpack_from("!H", buffer, 2)
+                start = 4
+            if len(buffer) < start + length:
+                break
+            payload, buffer = buffer[start : start + length], buffer[start + length :]
+            if opcode == 0x1:
+                self._on_count(held, int(payload))
+            elif opcode == 0x9:  # ping: answered, or the server drops us
+                self._send(held, 0xA, payload)
+            elif opcode == 0x8:  # the server closes: answer, and it ends the connection
+                self._send(held, 0x8, payload[:2])
+        held.buffer = buffer
+
+    @staticmethod
+    def _send(held: HeldSocket, opcode: int, payload: bytes) -> None:
+        # Client frames must be masked; a zero mask is a valid mask and keeps this cheap.
+        with contextlib.suppress(OSError):
+            held.sock.send(bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+
+    def _on_count(self, held: HeldSocket, count: int) -> None:
+        previous, held.count = held.count, count
+        if count == self.target and previous != count:
+            self.reached += 1
+            self.last = time.monotonic()
+            if self.first is None:
+                self.first = self.last
+            if self.reached == self.clients and self.report_by is not None:
+                self.report_by = None
+                self.pipe.send(("reached", self.first, self.last))
+        elif previous == self.target and count != previous:
+            self.reached -= 1
+
+    # -- orders from the parent ----------------------------------------------------------------------
+    def _command(self, command: tuple) -> bool:
+        if command[0] == "close":
+            return False
+        _, value, timeout = command
+        self.target, self.first = value, None
+        self.reached = sum(1 for held in self.held if held.count == value)
+        self.report_by = time.monotonic() + timeout
+        self.pipe.send(("armed",))
+        if self.reached == self.clients:
+            self.report_by = None
+            self.pipe.send(("reached", self.first, self.last))
+        return True
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        if self.report_by is not None and now > self.report_by:
+            self.report_by = None
+            self.pipe.send(("timeout",))
+        for held in [held for held in self.upgrading if held.deadline < now]:
+            self._refused(held)  # no answer to the handshake in time
 
 
 async def expect_everywhere(
@@ -368,7 +503,7 @@ async def settle(holders: list[Holder], probe_url: str, deadline: float) -> int:
     """The count every held socket agrees on (other users included), by asking a fresh socket."""
     while time.monotonic() < deadline:
         try:
-            probe = await open_client(None, probe_url)
+            probe = await open_client(probe_url)
         except (ConnectionError, OSError, TimeoutError):  # refused under load: ask again
             await asyncio.sleep(0.5)
             continue
@@ -484,7 +619,7 @@ async def run(
                         # the first attempt.
                         for attempt in range(JOIN_ATTEMPTS):
                             try:
-                                probe = await open_client(None, url)
+                                probe = await open_client(url)
                                 break
                             except (ConnectionError, OSError, TimeoutError):
                                 if attempt == JOIN_ATTEMPTS - 1:

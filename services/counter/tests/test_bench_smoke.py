@@ -2,7 +2,11 @@
 
 import asyncio
 import json
+import multiprocessing
+import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
 from websockets.asyncio.client import connect
@@ -50,3 +54,47 @@ def test_fanout_benchmark_runs_and_writes_its_result(ws_url: str, tmp_path: Path
     assert 0 < result["connect_ms"]["p50"] <= result["connect_ms"]["p99"]
     assert result["cpu_ms_per_change_per_1000_sockets"]["clients"] >= 0  # its own processes' CPU
     assert "smoke" in stdout.decode()  # the table
+
+
+def test_the_benchmarks_held_sockets_read_every_frame_and_answer_pings() -> None:
+    """The holder's lean client against a scripted server: a count that comes with the handshake's
+    answer, a ping (which must be answered, or the real server drops the socket), a count split
+    over two reads."""
+    from bench.counter_fanout import HeldFleet
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    orders, holder_end = multiprocessing.Pipe()
+    fleet = HeldFleet(holder_end, f"ws://127.0.0.1:{port}/counter", 1)
+    holder = threading.Thread(target=fleet.run, daemon=True)
+    holder.start()
+
+    def reply() -> tuple:
+        assert orders.poll(5), "no answer from the holder"
+        return orders.recv()
+
+    conn, _ = listener.accept()
+    conn.settimeout(5)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += conn.recv(4096)
+    assert head.startswith(b"GET /counter HTTP/1.1\r\n") and b"Sec-WebSocket-Key: " in head
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x013")
+    assert reply() == ("opened", 1, 0)
+    orders.send(("expect", 3, 5))
+    assert reply() == ("armed",)
+    assert reply()[0] == "reached"
+
+    orders.send(("expect", 42, 5))
+    assert reply() == ("armed",)
+    conn.sendall(b"\x89\x02hi")  # a ping
+    assert conn.recv(64) == b"\x8a\x82\0\0\0\0hi"  # its pong: masked (a zero mask), the same payload
+    conn.sendall(b"\x81")
+    time.sleep(0.2)  # the holder reads the frame's first byte alone
+    conn.sendall(b"\x0242")
+    assert reply()[0] == "reached"
+    orders.send(("close",))
+    holder.join(5)
+    assert not holder.is_alive()
+    conn.close()
+    listener.close()
