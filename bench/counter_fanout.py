@@ -188,6 +188,12 @@ class Result:
     # sockets: the fan-out's cost, which unlike its latency does not depend on the machine's other load
     # (the mix's own requests count too when --mix-seconds runs).
     cpu_ms_per_change_per_1000_sockets: dict[str, float] = field(default_factory=dict)
+    # What the held sockets cost each part with no change at all (the server's pings every 20 s and
+    # their pongs, relayed by nginx; the presence heartbeats), measured over --idle-seconds before the
+    # probes, per second and per 1,000 held sockets; and the CPU per change net of it (the idle rate
+    # times the probes' duration taken off): what a change itself costs.
+    idle_cpu_ms_per_second_per_1000_sockets: dict[str, float] = field(default_factory=dict)
+    cpu_ms_per_change_per_1000_sockets_net_of_idle: dict[str, float] = field(default_factory=dict)
     timeouts: int = 0
     handshake_retries: int = 0  # connects refused (ramp-up and probes) and tried again
     memory_bytes_per_socket: dict[str, int] = field(default_factory=dict)  # counter, nginx
@@ -225,11 +231,11 @@ class Holder:
     """A process holding part of the fleet, driven over a pipe: open n sockets; arm for a count and
     report when its last (and first) socket showed it; close everything and exit."""
 
-    def __init__(self, url: str, clients: int) -> None:
+    def __init__(self, url: str, clients: int, pause: float) -> None:
         self.pipe, child = multiprocessing.Pipe()
-        # Forked before the parent runs an event loop; the child starts its own.
+        # Forked before the parent runs an event loop (the child runs none: a plain epoll loop).
         self.process = multiprocessing.get_context("fork").Process(
-            target=hold, args=(child, url, clients), daemon=True
+            target=hold, args=(child, url, clients, pause), daemon=True
         )
         self.process.start()
         child.close()
@@ -261,9 +267,9 @@ class Holder:
             self.process.kill()
 
 
-def hold(pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
+def hold(pipe: multiprocessing.connection.Connection, url: str, clients: int, pause: float) -> None:
     raise_open_files_limit(clients + 256)
-    HeldFleet(pipe, url, clients).run()
+    HeldFleet(pipe, url, clients, pause).run()
 
 
 # Where a held socket is: its TCP connect in flight, its handshake's answer awaited, open, or gone
@@ -297,7 +303,9 @@ class HeldFleet:
     protocol per socket (uvloop) cost about twice the CPU per count (bench/README.md).
     """
 
-    def __init__(self, pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
+    def __init__(
+        self, pipe: multiprocessing.connection.Connection, url: str, clients: int, pause: float = 0.0
+    ) -> None:
         parts = urlsplit(url)
         assert parts.hostname is not None and parts.port is not None
         self.address = (parts.hostname, parts.port)
@@ -305,7 +313,7 @@ class HeldFleet:
             f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
         )
-        self.pipe, self.clients = pipe, clients
+        self.pipe, self.clients, self.pause = pipe, clients, pause
         self.poller = select.epoll()
         self.by_fd: dict[int, HeldSocket] = {}
         self.held: list[HeldSocket] = []  # upgraded, in the order they opened
@@ -324,7 +332,8 @@ class HeldFleet:
         self.poller.register(pipe_fd, select.EPOLLIN)
         while True:
             self._start_joins()
-            for fd, _ in self.poller.poll(0.1):
+            events = self.poller.poll(0.1)
+            for fd, _ in events:
                 held = self.by_fd.get(fd)
                 if held is not None:
                     if held.state == OPEN:
@@ -338,6 +347,12 @@ class HeldFleet:
                         held.sock.close()
                     return
             self._check_deadlines()
+            if events and self.pause:
+                # Let more frames queue up before the next read: a fan-out reaches a holder's
+                # sockets over hundreds of ms, and waking for every few of them cost the holders
+                # more CPU (task switches) than reading them. An arrival is timed when read, so at
+                # most this late: the latency measured errs long, never short.
+                time.sleep(self.pause)
 
     # -- the ramp-up: connect, upgrade, retry a refused join after a pause, as a page would ----------
     def _start_joins(self) -> None:
@@ -573,7 +588,7 @@ async def run(
     memory_before = usage_of(measured)
     per_process = options.per_process
     shares = [min(per_process, options.clients - n) for n in range(0, options.clients, per_process)]
-    holders = [Holder(url, share) for share in shares]
+    holders = [Holder(url, share, options.read_pause_ms / 1000) for share in shares]
     try:
         opened = [await holder.reply(options.max_seconds) for holder in holders]
         assert sum(reply[1] for reply in opened) == options.clients
@@ -588,7 +603,17 @@ async def run(
             for name in measured
         }
         parts = measured | {f"clients {n}": holder.process.pid for n, holder in enumerate(holders)}
+        idle_before = usage_of(parts)
+        await asyncio.sleep(options.idle_seconds)
+        idle = by_part(idle_before, usage_of(parts))
+        per_1000 = options.clients / 1000
+        idle_rate = {name: seconds / max(options.idle_seconds, 1e-9) for name, seconds in idle.items()}
+        if options.idle_seconds:
+            result.idle_cpu_ms_per_second_per_1000_sockets = {
+                name: round(rate * 1000 / per_1000, 2) for name, rate in idle_rate.items()
+            }
         cpu_before = usage_of(parts)
+        probes_started = time.monotonic()
         broadcasts_before = await broadcast_totals(metrics_url)
         heard: list[float] = []
         listener = await notify_listener(database_url, heard)
@@ -643,16 +668,17 @@ async def run(
             if probe is not None:
                 await asyncio.wait_for(probe.closed, WAIT_SECONDS)
         changes = len(connects) + len(disconnects)
-        cpu_after = usage_of(parts)
-        spent = {name: cpu_after[name].cpu_seconds - cpu_before[name].cpu_seconds for name in parts}
-        spent = {name: value for name, value in spent.items() if not name.startswith("clients ")} | {
-            "clients": sum(value for name, value in spent.items() if name.startswith("clients "))
-        }
+        spent = by_part(cpu_before, usage_of(parts))
+        probing = time.monotonic() - probes_started
         if changes:
             result.cpu_ms_per_change_per_1000_sockets = {
-                name: round(seconds * 1000 / changes / (options.clients / 1000), 2)
-                for name, seconds in spent.items()
+                name: round(seconds * 1000 / changes / per_1000, 2) for name, seconds in spent.items()
             }
+            if options.idle_seconds:
+                result.cpu_ms_per_change_per_1000_sockets_net_of_idle = {
+                    name: round((seconds - idle_rate[name] * probing) * 1000 / changes / per_1000, 2)
+                    for name, seconds in spent.items()
+                }
         broadcasts_after = await broadcast_totals(metrics_url)
         if broadcasts_before:
             during = {name: broadcasts_after[name] - broadcasts_before[name] for name in broadcasts_before}
@@ -674,6 +700,14 @@ async def run(
     result.first_client_ms = summary(firsts)
     result.notify_ms = summary(notifies)
     return result
+
+
+def by_part(before: dict[str, Usage], after: dict[str, Usage]) -> dict[str, float]:
+    """CPU seconds spent between two readings, the holder processes summed as "clients"."""
+    spent = {name: after[name].cpu_seconds - before[name].cpu_seconds for name in before}
+    return {name: value for name, value in spent.items() if not name.startswith("clients ")} | {
+        "clients": sum(value for name, value in spent.items() if name.startswith("clients "))
+    }
 
 
 async def notify_listener(database_url: str | None, heard: list[float]) -> asyncpg.Connection | None:
@@ -758,6 +792,13 @@ def print_table(results: list[Result]) -> None:
         if r.cpu_ms_per_change_per_1000_sockets:
             cpu = ", ".join(f"{name} {ms} ms" for name, ms in r.cpu_ms_per_change_per_1000_sockets.items())
             notes.append(f"{r.target}: CPU per change per 1,000 sockets: {cpu}")
+        if r.idle_cpu_ms_per_second_per_1000_sockets:
+            idle = ", ".join(f"{name} {ms} ms" for name, ms in r.idle_cpu_ms_per_second_per_1000_sockets.items())
+            net = ", ".join(
+                f"{name} {ms} ms" for name, ms in r.cpu_ms_per_change_per_1000_sockets_net_of_idle.items()
+            )
+            notes.append(f"{r.target}: CPU with no change, per second per 1,000 sockets: {idle}")
+            notes.append(f"{r.target}: CPU per change per 1,000 sockets net of that: {net}")
         if r.mix:
             notes.append(
                 f"{r.target}: the mix meanwhile: {r.mix['requests_per_s']:,.0f} req/s, p99 {r.mix['p99_ms']:.1f} ms, "
@@ -792,6 +833,18 @@ def main() -> int:
         type=int,
         default=5000,
         help="held sockets per client process (each may have 20,000 fds)",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=10,
+        help="before the probes, measure this long what the held sockets cost with no change (0: not)",
+    )
+    parser.add_argument(
+        "--read-pause-ms",
+        type=float,
+        default=2,
+        help="a holder process rests this long after each batch of reads (0: reads at once)",
     )
     parser.add_argument("--only", choices=("direct", "nginx"), help="of the stack it starts, one path only")
     parser.add_argument(

@@ -36,7 +36,7 @@ def test_fanout_benchmark_runs_and_writes_its_result(ws_url: str, tmp_path: Path
             watcher = asyncio.create_task(watch())
             bench = await asyncio.create_subprocess_exec(
                 sys.executable, str(ROOT / "bench" / "counter_fanout.py"), "--clients", str(CLIENTS),
-                "--probes", "5", "--url", ws_url, "--target", "smoke", "--max-seconds", "60",
+                "--probes", "5", "--idle-seconds", "1", "--url", ws_url, "--target", "smoke", "--max-seconds", "60",
                 "--output-dir", str(tmp_path),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
@@ -53,6 +53,9 @@ def test_fanout_benchmark_runs_and_writes_its_result(ws_url: str, tmp_path: Path
     assert result["connect_ms"]["n"] == result["disconnect_ms"]["n"] == 5
     assert 0 < result["connect_ms"]["p50"] <= result["connect_ms"]["p99"]
     assert result["cpu_ms_per_change_per_1000_sockets"]["clients"] >= 0  # its own processes' CPU
+    # and theirs with no change, measured before the probes and taken off the figure per change
+    assert result["idle_cpu_ms_per_second_per_1000_sockets"]["clients"] >= 0
+    assert "clients" in result["cpu_ms_per_change_per_1000_sockets_net_of_idle"]
     assert "smoke" in stdout.decode()  # the table
 
 
