@@ -189,7 +189,7 @@ class Result:
     # (the mix's own requests count too when --mix-seconds runs).
     cpu_ms_per_change_per_1000_sockets: dict[str, float] = field(default_factory=dict)
     # What the held sockets cost each part with no change at all (the server's pings every 20 s and
-    # their pongs, relayed by nginx; the presence heartbeats), measured over --idle-seconds before the
+    # their pongs, relayed by nginx; the presence heartbeats), measured over --idle-seconds (20) before the
     # probes, per second and per 1,000 held sockets; and the CPU per change net of it (the idle rate
     # times the probes' duration taken off): what a change itself costs.
     idle_cpu_ms_per_second_per_1000_sockets: dict[str, float] = field(default_factory=dict)
@@ -310,8 +310,8 @@ class HeldFleet:
         assert parts.hostname is not None and parts.port is not None
         self.address = (parts.hostname, parts.port)
         self.request = (
-            f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+            f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
         )
         self.pipe, self.clients, self.pause = pipe, clients, pause
         self.poller = select.epoll()
@@ -837,7 +837,9 @@ def main() -> int:
     parser.add_argument(
         "--idle-seconds",
         type=float,
-        default=10,
+        # One ping interval of the counter's: every held socket is pinged once within it, however
+        # bunched the ramp-up left the pings (5,000 sockets open in ~3 s, and ping together).
+        default=20,
         help="before the probes, measure this long what the held sockets cost with no change (0: not)",
     )
     parser.add_argument(

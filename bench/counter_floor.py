@@ -7,7 +7,8 @@ A bare server — `--servers` processes sharing one port with SO_REUSEPORT, as t
 do, that answer the websocket handshake and then only hold their sockets — writes one pre-built text
 frame to every socket it holds with a plain `socket.send` each (no event loop, no library: the least
 Python can do per socket). The clients are as lean: holder processes of `--per-process` sockets that
-read every socket with `os.read` in an `epoll` loop and parse each frame (header, length, the count).
+read every socket with `os.read` in an `epoll` loop and parse each frame (header, length, the count),
+resting `--read-pause-ms` after each batch of reads as bench/counter_fanout.py's holders do.
 Through nginx the sockets go through the stack's own nginx config (nginx/templates/, rendered as
 dev/stack.py does), so nginx relays every frame exactly as it relays the counter's.
 
@@ -109,7 +110,9 @@ def serve(port: int, pipe: multiprocessing.connection.Connection) -> None:
                 return
 
 
-def hold(pipe: multiprocessing.connection.Connection, port: int, path: str, clients: int) -> None:
+def hold(
+    pipe: multiprocessing.connection.Connection, port: int, path: str, clients: int, pause: float
+) -> None:
     """One client process: open `clients` websockets, then read and parse every frame on them."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -133,7 +136,8 @@ def hold(pipe: multiprocessing.connection.Connection, port: int, path: str, clie
     expected, reached, first, last = -1, 0, 0.0, 0.0
     read, pipe_fd = os.read, pipe.fileno()
     while True:
-        for fd, _ in poller.poll(1.0, len(held) + 1):
+        events = poller.poll(1.0, len(held) + 1)
+        for fd, _ in events:
             if fd == pipe_fd:
                 command = pipe.recv()
                 if command[0] == "close":
@@ -154,6 +158,8 @@ def hold(pipe: multiprocessing.connection.Connection, port: int, path: str, clie
                     first = first or last
                     if reached == len(held):
                         pipe.send(("reached", first, last))
+        if events and pause:
+            time.sleep(pause)  # as counter_fanout.py's holders: fewer wake-ups, arrivals timed late
 
 
 def expect(pipe: multiprocessing.connection.Connection, kind: str) -> tuple:
@@ -197,13 +203,16 @@ def run(target: str, options: argparse.Namespace, state: Path) -> dict:
         expect(parent, "listening")
         servers.append((process, parent))
     nginx = start_nginx(state / target, port) if target == "nginx" else None
-    client_port, path = (nginx.listen_port, "/counter") if nginx else (port, "/")  # type: ignore[attr-defined]
+    listen_port = nginx.listen_port if nginx else port  # type: ignore[attr-defined]
+    client_port, path = (listen_port, "/counter") if nginx else (port, "/")
     holders = []
     try:
         for start in range(0, options.clients, options.per_process):
             parent, child = context.Pipe()
             share = min(options.per_process, options.clients - start)
-            process = context.Process(target=hold, args=(child, client_port, path, share), daemon=True)
+            process = context.Process(
+                target=hold, args=(child, client_port, path, share, options.read_pause_ms / 1000), daemon=True
+            )
             process.start()
             holders.append((process, parent))
         for _, pipe in holders:
@@ -250,7 +259,9 @@ def run(target: str, options: argparse.Namespace, state: Path) -> dict:
     for name in parts:
         group = name.split(" ")[0]
         spent[group] = spent.get(group, 0.0) + after[name] - before[name]
-    per_socket = {name: round(seconds * 1e6 / options.rounds / options.clients, 1) for name, seconds in spent.items()}
+    per_socket = {
+        name: round(seconds * 1e6 / options.rounds / options.clients, 1) for name, seconds in spent.items()
+    }
 
     def ms(values: list[float], q: float) -> float:
         ordered = sorted(values)
@@ -269,12 +280,17 @@ def run(target: str, options: argparse.Namespace, state: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=20000)
     parser.add_argument("--servers", type=int, default=2, help="server processes (the counter's workers: 2)")
     parser.add_argument("--per-process", type=int, default=5000, help="sockets per client process")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--gap", type=float, default=0.3, help="seconds between rounds")
+    parser.add_argument(
+        "--read-pause-ms", type=float, default=2, help="clients rest this long after each batch of reads"
+    )
     parser.add_argument("--only", choices=("direct", "nginx"))
     parser.add_argument("--max-seconds", type=float, default=600, help="the whole run, then it stops")
     options = parser.parse_args()

@@ -36,8 +36,8 @@ def test_fanout_benchmark_runs_and_writes_its_result(ws_url: str, tmp_path: Path
             watcher = asyncio.create_task(watch())
             bench = await asyncio.create_subprocess_exec(
                 sys.executable, str(ROOT / "bench" / "counter_fanout.py"), "--clients", str(CLIENTS),
-                "--probes", "5", "--idle-seconds", "1", "--url", ws_url, "--target", "smoke", "--max-seconds", "60",
-                "--output-dir", str(tmp_path),
+                "--probes", "5", "--idle-seconds", "1", "--url", ws_url, "--target", "smoke",
+                "--max-seconds", "60", "--output-dir", str(tmp_path),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             stdout, stderr = await asyncio.wait_for(bench.communicate(), 120)
@@ -82,7 +82,8 @@ def test_the_benchmarks_held_sockets_read_every_frame_and_answer_pings() -> None
     while b"\r\n\r\n" not in head:
         head += conn.recv(4096)
     assert head.startswith(b"GET /counter HTTP/1.1\r\n") and b"Sec-WebSocket-Key: " in head
-    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x013")
+    answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    conn.sendall(answer + b"\x81\x013")  # the first count in the same packet as the answer
     assert reply() == ("opened", 1, 0)
     orders.send(("expect", 3, 5))
     assert reply() == ("armed",)
