@@ -793,7 +793,8 @@ def print_table(results: list[Result]) -> None:
             cpu = ", ".join(f"{name} {ms} ms" for name, ms in r.cpu_ms_per_change_per_1000_sockets.items())
             notes.append(f"{r.target}: CPU per change per 1,000 sockets: {cpu}")
         if r.idle_cpu_ms_per_second_per_1000_sockets:
-            idle = ", ".join(f"{name} {ms} ms" for name, ms in r.idle_cpu_ms_per_second_per_1000_sockets.items())
+            idle_rates = r.idle_cpu_ms_per_second_per_1000_sockets.items()
+            idle = ", ".join(f"{name} {ms} ms" for name, ms in idle_rates)
             net = ", ".join(
                 f"{name} {ms} ms" for name, ms in r.cpu_ms_per_change_per_1000_sockets_net_of_idle.items()
             )
