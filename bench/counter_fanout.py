@@ -380,13 +380,20 @@ class HeldFleet:
         held.sock.send(f"{self.request}{key}\r\n\r\n".encode())  # a few hundred bytes, empty buffer
         self.poller.modify(held.fd, select.EPOLLIN)
 
-    def _read_head(self, held: HeldSocket) -> None:
+    @staticmethod
+    def _recv(held: HeldSocket) -> bytes | None:
+        """What the socket has (b"" once it is closed or reset), or None if nothing after all."""
         try:
-            data = held.sock.recv(4096)
+            return held.sock.recv(4096)
         except BlockingIOError:
-            return
+            return None
         except OSError:
-            data = b""
+            return b""
+
+    def _read_head(self, held: HeldSocket) -> None:
+        data = self._recv(held)
+        if data is None:
+            return
         held.buffer += data
         end = held.buffer.find(b"\r\n\r\n")
         if not data or (end >= 0 and not held.buffer.startswith(b"HTTP/1.1 101")):
@@ -418,12 +425,9 @@ class HeldFleet:
 
     # -- the counts ----------------------------------------------------------------------------------
     def _read(self, held: HeldSocket) -> None:
-        try:
-            data = held.sock.recv(4096)
-        except BlockingIOError:
+        data = self._recv(held)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._drop(held)  # it never sees the next count: the expectation times out
             return
