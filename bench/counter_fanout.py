@@ -299,8 +299,8 @@ class HeldFleet:
 
     Every frame is read and parsed — a count, a ping (answered with a pong, or the server drops the
     socket), a close (answered) — and nothing else runs per frame. These processes share the two
-    cores with the server and nginx, so their cost per frame delays what they measure: an asyncio
-    protocol per socket (uvloop) cost about twice the CPU per count (bench/README.md).
+    cores with the server and nginx, so their cost per frame delays what they measure; most of it
+    was being woken for every few frames, which `pause` cuts (bench/README.md).
     """
 
     def __init__(
