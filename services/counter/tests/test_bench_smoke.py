@@ -4,11 +4,13 @@ import asyncio
 import json
 import multiprocessing
 import socket
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.client import connect
 
 from dev.stack import ROOT
@@ -102,3 +104,18 @@ def test_the_benchmarks_held_sockets_read_every_frame_and_answer_pings() -> None
     assert not holder.is_alive()
     conn.close()
     listener.close()
+
+
+@pytest.mark.native  # runs nginx from the host's packages, as the native stack does
+def test_the_floor_benchmark_runs_direct_and_through_nginx() -> None:
+    """bench/counter_floor.py end to end with a few sockets: every client parses every round's
+    number (or the run fails), and it reports each party's CPU."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "counter_floor.py"), "--clients", "40", "--per-process", "20",
+         "--rounds", "3", "--gap", "0.05", "--max-seconds", "60"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = {line.split(":")[0]: line for line in run.stdout.splitlines()}
+    assert "40 sockets" in lines["direct"] and "clients" in lines["direct"]
+    assert "40 sockets" in lines["nginx"] and "nginx" in lines["nginx"].split("CPU")[1]
