@@ -37,6 +37,8 @@ import multiprocessing.connection
 import os
 import random
 import resource
+import select
+import socket
 import statistics
 import struct
 import subprocess
@@ -64,44 +66,11 @@ P99_TARGET_MS = 250  # the project's target for the fan-out
 JOIN_ATTEMPTS = 5  # connects per held socket during the ramp-up
 
 
-class Fleet:
-    """Every held socket, and how many of them already show the count being waited for."""
-
-    def __init__(self) -> None:
-        self.clients: list[CounterClient] = []
-        self.target: int | None = None
-        self.reached = 0
-        self.first_arrival: float | None = None
-        self.last_arrival = 0.0
-        self.all_reached = asyncio.Event()
-
-    def expect(self, value: int) -> None:
-        self.target = value
-        self.reached = sum(1 for client in self.clients if client.count == value)
-        self.first_arrival = None
-        self.all_reached.clear()
-        self._check()
-
-    def on_count(self, client: CounterClient, previous: int | None) -> None:
-        if client.count == self.target:
-            self.reached += 1
-            self.last_arrival = time.monotonic()
-            if self.first_arrival is None:
-                self.first_arrival = self.last_arrival
-            self._check()
-        elif previous == self.target:
-            self.reached -= 1
-
-    def _check(self) -> None:
-        if self.target is not None and self.reached == len(self.clients):
-            self.all_reached.set()
-
-
 class CounterClient(asyncio.Protocol):
-    """A websocket client that only reads counts: enough of RFC 6455 for this server, no more."""
+    """The probe: a websocket client that only reads counts, enough of RFC 6455 for this server."""
 
-    def __init__(self, fleet: Fleet | None, host: str, path: str) -> None:
-        self.fleet, self.host, self.path = fleet, host, path
+    def __init__(self, host: str, path: str) -> None:
+        self.host, self.path = host, path
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.upgraded = asyncio.get_running_loop().create_future()
@@ -120,13 +89,6 @@ class CounterClient(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        # Nearly every read is one whole count, alone: read it in place. The client runs on the same
-        # cores as the server, so its own cost per frame delays what it measures.
-        # (A count has been read already: the handshake is behind us.)
-        whole_text_frame = len(data) > 2 and data[0] == 0x81 and data[1] == len(data) - 2 < 126
-        if whole_text_frame and self.count is not None and not self.buffer:
-            self._on_count(int(data[2:]))
-            return
         self.buffer += data
         if not self.upgraded.done():
             end = self.buffer.find(b"\r\n\r\n")
@@ -163,11 +125,9 @@ class CounterClient(asyncio.Protocol):
                 self.transport.close()
 
     def _on_count(self, count: int) -> None:
-        previous, self.count = self.count, count
+        self.count = count
         if not self.first_count.done():
             self.first_count.set_result(count)
-        if self.fleet is not None:
-            self.fleet.on_count(self, previous)
 
     def _send(self, opcode: int, payload: bytes) -> None:
         # Client frames must be masked; a zero mask is a valid mask and keeps this cheap.
@@ -186,12 +146,12 @@ class CounterClient(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def open_client(fleet: Fleet | None, url: str) -> CounterClient:
+async def open_client(url: str) -> CounterClient:
     parts = urlsplit(url)
     assert parts.hostname is not None and parts.port is not None
     loop = asyncio.get_running_loop()
     _, client = await loop.create_connection(
-        lambda: CounterClient(fleet, f"{parts.hostname}:{parts.port}", parts.path or "/"), parts.hostname, parts.port
+        lambda: CounterClient(f"{parts.hostname}:{parts.port}", parts.path or "/"), parts.hostname, parts.port
     )
     await asyncio.wait_for(client.upgraded, WAIT_SECONDS)
     return client
@@ -228,6 +188,12 @@ class Result:
     # sockets: the fan-out's cost, which unlike its latency does not depend on the machine's other load
     # (the mix's own requests count too when --mix-seconds runs).
     cpu_ms_per_change_per_1000_sockets: dict[str, float] = field(default_factory=dict)
+    # What the held sockets cost each part with no change at all (the server's pings every 20 s and
+    # their pongs, relayed by nginx; the presence heartbeats), measured over --idle-seconds (20) before the
+    # probes, per second and per 1,000 held sockets; and the CPU per change net of it (the idle rate
+    # times the probes' duration taken off): what a change itself costs.
+    idle_cpu_ms_per_second_per_1000_sockets: dict[str, float] = field(default_factory=dict)
+    cpu_ms_per_change_per_1000_sockets_net_of_idle: dict[str, float] = field(default_factory=dict)
     timeouts: int = 0
     handshake_retries: int = 0  # connects refused (ramp-up and probes) and tried again
     memory_bytes_per_socket: dict[str, int] = field(default_factory=dict)  # counter, nginx
@@ -265,11 +231,11 @@ class Holder:
     """A process holding part of the fleet, driven over a pipe: open n sockets; arm for a count and
     report when its last (and first) socket showed it; close everything and exit."""
 
-    def __init__(self, url: str, clients: int) -> None:
+    def __init__(self, url: str, clients: int, pause: float) -> None:
         self.pipe, child = multiprocessing.Pipe()
-        # Forked before the parent runs an event loop; the child starts its own.
+        # Forked before the parent runs an event loop (the child runs none: a plain epoll loop).
         self.process = multiprocessing.get_context("fork").Process(
-            target=hold, args=(child, url, clients), daemon=True
+            target=hold, args=(child, url, clients, pause), daemon=True
         )
         self.process.start()
         child.close()
@@ -301,49 +267,237 @@ class Holder:
             self.process.kill()
 
 
-def hold(pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
+def hold(pipe: multiprocessing.connection.Connection, url: str, clients: int, pause: float) -> None:
     raise_open_files_limit(clients + 256)
-    uvloop.run(hold_fleet(pipe, url, clients))
+    HeldFleet(pipe, url, clients, pause).run()
 
 
-async def hold_fleet(pipe: multiprocessing.connection.Connection, url: str, clients: int) -> None:
-    loop = asyncio.get_running_loop()
-    commands: asyncio.Queue = asyncio.Queue()
-    loop.add_reader(pipe.fileno(), lambda: commands.put_nowait(pipe.recv()))
-    fleet = Fleet()
-    # Connect in waves: a bounded number of handshakes in flight, like a crowd rather than a SYN flood.
-    in_flight = asyncio.Semaphore(50)
-    retries = 0
+# Where a held socket is: its TCP connect in flight, its handshake's answer awaited, open, or gone
+# (closed by the server or lost: it never has the next count, so the probe waiting for it times out).
+CONNECTING, UPGRADING, OPEN, GONE = range(4)
+IN_FLIGHT = 50  # handshakes at a time per holder: a crowd rather than a SYN flood
 
-    async def join() -> None:
-        nonlocal retries
-        async with in_flight:
-            for attempt in range(JOIN_ATTEMPTS):
-                try:
-                    fleet.clients.append(await open_client(fleet, url))
+
+class HeldSocket:
+    __slots__ = ("attempts", "buffer", "count", "deadline", "fd", "sock", "state")
+
+    def __init__(self, attempts: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.fd = self.sock.fileno()
+        self.state = CONNECTING
+        self.buffer = b""
+        self.count: int | None = None
+        self.attempts = attempts
+        self.deadline = time.monotonic() + WAIT_SECONDS
+
+
+class HeldFleet:
+    """One holder process's sockets, read by a plain epoll loop, driven over a pipe: open them all
+    (answering "opened"), then for each ("expect", value, timeout) answer "armed", and "reached"
+    with the first and last arrival of `value` once every socket has it (or "timeout").
+
+    Every frame is read and parsed — a count, a ping (answered with a pong, or the server drops the
+    socket), a close (answered) — and nothing else runs per frame. These processes share the two
+    cores with the server and nginx, so their cost per frame delays what they measure; most of it
+    was being woken for every few frames, which `pause` cuts (bench/README.md).
+    """
+
+    def __init__(
+        self, pipe: multiprocessing.connection.Connection, url: str, clients: int, pause: float = 0.0
+    ) -> None:
+        parts = urlsplit(url)
+        assert parts.hostname is not None and parts.port is not None
+        self.address = (parts.hostname, parts.port)
+        self.request = (
+            f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+        )
+        self.pipe, self.clients, self.pause = pipe, clients, pause
+        self.poller = select.epoll()
+        self.by_fd: dict[int, HeldSocket] = {}
+        self.held: list[HeldSocket] = []  # upgraded, in the order they opened
+        self.upgrading: set[HeldSocket] = set()
+        self.unstarted = clients
+        self.retry_at: list[tuple[float, int]] = []  # (when, attempts so far) of refused joins
+        self.retries = 0
+        self.target: int | None = None
+        self.reached = 0
+        self.first: float | None = None
+        self.last = 0.0
+        self.report_by: float | None = None  # an armed expectation's deadline, until it is answered
+
+    def run(self) -> None:
+        pipe_fd = self.pipe.fileno()
+        self.poller.register(pipe_fd, select.EPOLLIN)
+        while True:
+            self._start_joins()
+            events = self.poller.poll(0.1)
+            for fd, _ in events:
+                held = self.by_fd.get(fd)
+                if held is not None:
+                    if held.state == OPEN:
+                        self._read(held)
+                    elif held.state == CONNECTING:
+                        self._connected(held)
+                    else:
+                        self._read_head(held)
+                elif fd == pipe_fd and not self._command(self.pipe.recv()):
+                    for held in self.held:
+                        held.sock.close()
                     return
-                except (ConnectionError, OSError, TimeoutError):
-                    # Refused or timed out (nginx answers 504 when the counter is slow to accept):
-                    # a page would reconnect after a pause, so does this client; the run counts it.
-                    if attempt == JOIN_ATTEMPTS - 1:
-                        raise
-                    retries += 1
-                    await asyncio.sleep(0.5 + random.random())
+            self._check_deadlines()
+            if events and self.pause:
+                # Let more frames queue up before the next read: a fan-out reaches a holder's
+                # sockets over hundreds of ms, and waking for every few of them cost the holders
+                # more CPU (task switches) than reading them. An arrival is timed when read, so at
+                # most this late: the latency measured errs long, never short.
+                time.sleep(self.pause)
 
-    await asyncio.gather(*(join() for _ in range(clients)))
-    pipe.send(("opened", len(fleet.clients), retries))
-    while (command := await commands.get())[0] != "close":
-        _, value, timeout = command
-        fleet.expect(value)
-        pipe.send(("armed",))
+    # -- the ramp-up: connect, upgrade, retry a refused join after a pause, as a page would ----------
+    def _start_joins(self) -> None:
+        now = time.monotonic()
+        while len(self.upgrading) < IN_FLIGHT:
+            if self.retry_at and self.retry_at[0][0] <= now:
+                attempts = self.retry_at.pop(0)[1]
+            elif self.unstarted:
+                self.unstarted, attempts = self.unstarted - 1, 0
+            else:
+                return
+            held = HeldSocket(attempts)
+            self.upgrading.add(held)
+            self.by_fd[held.fd] = held
+            held.sock.connect_ex(self.address)  # EINPROGRESS; epoll says when it is done
+            self.poller.register(held.fd, select.EPOLLOUT)
+
+    def _connected(self, held: HeldSocket) -> None:
+        error = held.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            self._refused(held)
+            return
+        held.state = UPGRADING
+        key = base64.b64encode(os.urandom(16)).decode()
+        held.sock.send(f"{self.request}{key}\r\n\r\n".encode())  # a few hundred bytes, empty buffer
+        self.poller.modify(held.fd, select.EPOLLIN)
+
+    @staticmethod
+    def _recv(held: HeldSocket) -> bytes | None:
+        """What the socket has (b"" once it is closed or reset), or None if nothing after all."""
         try:
-            await asyncio.wait_for(fleet.all_reached.wait(), timeout)
-            pipe.send(("reached", fleet.first_arrival, fleet.last_arrival))
-        except TimeoutError:
-            pipe.send(("timeout",))
-    for client in fleet.clients:
-        assert client.transport is not None
-        client.transport.close()
+            return held.sock.recv(4096)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+
+    def _read_head(self, held: HeldSocket) -> None:
+        data = self._recv(held)
+        if data is None:
+            return
+        held.buffer += data
+        end = held.buffer.find(b"\r\n\r\n")
+        if not data or (end >= 0 and not held.buffer.startswith(b"HTTP/1.1 101")):
+            self._refused(held)  # nginx answers 502/504 when the counter is slow to accept
+        elif end >= 0:
+            held.buffer = held.buffer[end + 4 :]
+            held.state = OPEN
+            self.upgrading.discard(held)
+            self.held.append(held)
+            if held.buffer:  # the first count came with the answer
+                self._frames(held)
+            if len(self.held) == self.clients:
+                self.pipe.send(("opened", len(self.held), self.retries))
+
+    def _refused(self, held: HeldSocket) -> None:
+        self._drop(held)
+        self.upgrading.discard(held)
+        if held.attempts + 1 >= JOIN_ATTEMPTS:
+            raise ConnectionError(f"{JOIN_ATTEMPTS} attempts to open a socket to {self.address} failed")
+        self.retries += 1
+        self.retry_at.append((time.monotonic() + 0.5 + random.random(), held.attempts + 1))
+        self.retry_at.sort()
+
+    def _drop(self, held: HeldSocket) -> None:
+        self.poller.unregister(held.fd)
+        del self.by_fd[held.fd]
+        held.sock.close()
+        held.state = GONE
+
+    # -- the counts ----------------------------------------------------------------------------------
+    def _read(self, held: HeldSocket) -> None:
+        data = self._recv(held)
+        if data is None:
+            return
+        if not data:
+            self._drop(held)  # it never sees the next count: the expectation times out
+            return
+        # Nearly every read is one whole unmasked text frame of a short payload, alone: the count.
+        if not held.buffer and len(data) > 2 and data[0] == 0x81 and data[1] == len(data) - 2 < 126:
+            self._on_count(held, int(data[2:]))
+            return
+        held.buffer += data
+        self._frames(held)
+
+    def _frames(self, held: HeldSocket) -> None:
+        buffer = held.buffer
+        while len(buffer) >= 2:
+            opcode, length, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    break
+                (length,) = struct.unpack_from("!H", buffer, 2)
+                start = 4
+            if len(buffer) < start + length:
+                break
+            payload, buffer = buffer[start : start + length], buffer[start + length :]
+            if opcode == 0x1:
+                self._on_count(held, int(payload))
+            elif opcode == 0x9:  # ping: answered, or the server drops us
+                self._send(held, 0xA, payload)
+            elif opcode == 0x8:  # the server closes: answer, and it ends the connection
+                self._send(held, 0x8, payload[:2])
+        held.buffer = buffer
+
+    @staticmethod
+    def _send(held: HeldSocket, opcode: int, payload: bytes) -> None:
+        # Client frames must be masked; a zero mask is a valid mask and keeps this cheap.
+        with contextlib.suppress(OSError):
+            held.sock.send(bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+
+    def _on_count(self, held: HeldSocket, count: int) -> None:
+        previous, held.count = held.count, count
+        if count == self.target and previous != count:
+            self.reached += 1
+            self.last = time.monotonic()
+            if self.first is None:
+                self.first = self.last
+            if self.reached == self.clients and self.report_by is not None:
+                self.report_by = None
+                self.pipe.send(("reached", self.first, self.last))
+        elif previous == self.target and count != previous:
+            self.reached -= 1
+
+    # -- orders from the parent ----------------------------------------------------------------------
+    def _command(self, command: tuple) -> bool:
+        if command[0] == "close":
+            return False
+        _, value, timeout = command
+        self.target, self.first = value, None
+        self.reached = sum(1 for held in self.held if held.count == value)
+        self.report_by = time.monotonic() + timeout
+        self.pipe.send(("armed",))
+        if self.reached == self.clients:
+            self.report_by = None
+            self.pipe.send(("reached", self.first, self.last))
+        return True
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        if self.report_by is not None and now > self.report_by:
+            self.report_by = None
+            self.pipe.send(("timeout",))
+        for held in [held for held in self.upgrading if held.deadline < now]:
+            self._refused(held)  # no answer to the handshake in time
 
 
 async def expect_everywhere(
@@ -368,7 +522,7 @@ async def settle(holders: list[Holder], probe_url: str, deadline: float) -> int:
     """The count every held socket agrees on (other users included), by asking a fresh socket."""
     while time.monotonic() < deadline:
         try:
-            probe = await open_client(None, probe_url)
+            probe = await open_client(probe_url)
         except (ConnectionError, OSError, TimeoutError):  # refused under load: ask again
             await asyncio.sleep(0.5)
             continue
@@ -438,7 +592,7 @@ async def run(
     memory_before = usage_of(measured)
     per_process = options.per_process
     shares = [min(per_process, options.clients - n) for n in range(0, options.clients, per_process)]
-    holders = [Holder(url, share) for share in shares]
+    holders = [Holder(url, share, options.read_pause_ms / 1000) for share in shares]
     try:
         opened = [await holder.reply(options.max_seconds) for holder in holders]
         assert sum(reply[1] for reply in opened) == options.clients
@@ -453,7 +607,17 @@ async def run(
             for name in measured
         }
         parts = measured | {f"clients {n}": holder.process.pid for n, holder in enumerate(holders)}
+        idle_before = usage_of(parts)
+        await asyncio.sleep(options.idle_seconds)
+        idle = by_part(idle_before, usage_of(parts))
+        per_1000 = options.clients / 1000
+        idle_rate = {name: seconds / max(options.idle_seconds, 1e-9) for name, seconds in idle.items()}
+        if options.idle_seconds:
+            result.idle_cpu_ms_per_second_per_1000_sockets = {
+                name: round(rate * 1000 / per_1000, 2) for name, rate in idle_rate.items()
+            }
         cpu_before = usage_of(parts)
+        probes_started = time.monotonic()
         broadcasts_before = await broadcast_totals(metrics_url)
         heard: list[float] = []
         listener = await notify_listener(database_url, heard)
@@ -484,7 +648,7 @@ async def run(
                         # the first attempt.
                         for attempt in range(JOIN_ATTEMPTS):
                             try:
-                                probe = await open_client(None, url)
+                                probe = await open_client(url)
                                 break
                             except (ConnectionError, OSError, TimeoutError):
                                 if attempt == JOIN_ATTEMPTS - 1:
@@ -508,16 +672,17 @@ async def run(
             if probe is not None:
                 await asyncio.wait_for(probe.closed, WAIT_SECONDS)
         changes = len(connects) + len(disconnects)
-        cpu_after = usage_of(parts)
-        spent = {name: cpu_after[name].cpu_seconds - cpu_before[name].cpu_seconds for name in parts}
-        spent = {name: value for name, value in spent.items() if not name.startswith("clients ")} | {
-            "clients": sum(value for name, value in spent.items() if name.startswith("clients "))
-        }
+        spent = by_part(cpu_before, usage_of(parts))
+        probing = time.monotonic() - probes_started
         if changes:
             result.cpu_ms_per_change_per_1000_sockets = {
-                name: round(seconds * 1000 / changes / (options.clients / 1000), 2)
-                for name, seconds in spent.items()
+                name: round(seconds * 1000 / changes / per_1000, 2) for name, seconds in spent.items()
             }
+            if options.idle_seconds:
+                result.cpu_ms_per_change_per_1000_sockets_net_of_idle = {
+                    name: round((seconds - idle_rate[name] * probing) * 1000 / changes / per_1000, 2)
+                    for name, seconds in spent.items()
+                }
         broadcasts_after = await broadcast_totals(metrics_url)
         if broadcasts_before:
             during = {name: broadcasts_after[name] - broadcasts_before[name] for name in broadcasts_before}
@@ -539,6 +704,14 @@ async def run(
     result.first_client_ms = summary(firsts)
     result.notify_ms = summary(notifies)
     return result
+
+
+def by_part(before: dict[str, Usage], after: dict[str, Usage]) -> dict[str, float]:
+    """CPU seconds spent between two readings, the holder processes summed as "clients"."""
+    spent = {name: after[name].cpu_seconds - before[name].cpu_seconds for name in before}
+    return {name: value for name, value in spent.items() if not name.startswith("clients ")} | {
+        "clients": sum(value for name, value in spent.items() if name.startswith("clients "))
+    }
 
 
 async def notify_listener(database_url: str | None, heard: list[float]) -> asyncpg.Connection | None:
@@ -623,6 +796,14 @@ def print_table(results: list[Result]) -> None:
         if r.cpu_ms_per_change_per_1000_sockets:
             cpu = ", ".join(f"{name} {ms} ms" for name, ms in r.cpu_ms_per_change_per_1000_sockets.items())
             notes.append(f"{r.target}: CPU per change per 1,000 sockets: {cpu}")
+        if r.idle_cpu_ms_per_second_per_1000_sockets:
+            idle_rates = r.idle_cpu_ms_per_second_per_1000_sockets.items()
+            idle = ", ".join(f"{name} {ms} ms" for name, ms in idle_rates)
+            net = ", ".join(
+                f"{name} {ms} ms" for name, ms in r.cpu_ms_per_change_per_1000_sockets_net_of_idle.items()
+            )
+            notes.append(f"{r.target}: CPU with no change, per second per 1,000 sockets: {idle}")
+            notes.append(f"{r.target}: CPU per change per 1,000 sockets net of that: {net}")
         if r.mix:
             notes.append(
                 f"{r.target}: the mix meanwhile: {r.mix['requests_per_s']:,.0f} req/s, p99 {r.mix['p99_ms']:.1f} ms, "
@@ -657,6 +838,20 @@ def main() -> int:
         type=int,
         default=5000,
         help="held sockets per client process (each may have 20,000 fds)",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        # One ping interval of the counter's: every held socket is pinged once within it, however
+        # bunched the ramp-up left the pings (5,000 sockets open in ~3 s, and ping together).
+        default=20,
+        help="before the probes, measure this long what the held sockets cost with no change (0: not)",
+    )
+    parser.add_argument(
+        "--read-pause-ms",
+        type=float,
+        default=2,
+        help="a holder process rests this long after each batch of reads (0: reads at once)",
     )
     parser.add_argument("--only", choices=("direct", "nginx"), help="of the stack it starts, one path only")
     parser.add_argument(
