@@ -120,3 +120,36 @@ def test_a_connection_that_fails_inside_the_block_is_dropped_not_reused(stack: S
             assert connection.get_server_pid() != first_pid
 
     run_with_pool(stack, 1, scenario)
+
+
+def test_connections_in_use_and_callers_waiting_are_counted_for_the_gauges(stack: Stack) -> None:
+    """What stack_common.metrics.PoolMetrics publishes: a waiting caller counts until it gets its
+    connection or gives up, a connection until it is back in the pool."""
+
+    async def scenario(pool: FairPool) -> None:
+        holding, let_go = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with pool.acquire(10):
+                holding.set()
+                await let_go.wait()
+
+        async def waiter() -> int:
+            async with pool.acquire(10) as connection:
+                return await connection.fetchval("SELECT 1")
+
+        holder_task = asyncio.create_task(holder())
+        await holding.wait()
+        assert (pool.size, pool.in_use, pool.waiting) == (1, 1, 0)
+        with pytest.raises(TimeoutError):
+            async with pool.acquire(0.2):
+                pass
+        assert pool.waiting == 0  # gave up
+        waiting = asyncio.create_task(waiter())
+        await eventually(lambda: pool.waiting == 1, 5, "the second caller waiting")
+        let_go.set()
+        assert await waiting == 1
+        await holder_task
+        assert (pool.in_use, pool.waiting) == (0, 0)
+
+    run_with_pool(stack, 1, scenario)
