@@ -69,17 +69,23 @@ def test_a_released_connection_goes_to_the_longest_waiting_caller(stack: Stack) 
     assert order == ["first", "second", "newcomer"]
 
 
+async def hold_a_connection(pool: FairPool) -> tuple[asyncio.Task, asyncio.Event]:
+    """A task that holds one of the pool's connections (once this returns) until the event is set."""
+    holding, let_go = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with pool.acquire(10):
+            holding.set()
+            await let_go.wait()
+
+    task = asyncio.create_task(holder())
+    await holding.wait()
+    return task, let_go
+
+
 def test_no_free_connection_within_the_timeout_is_a_timeout_error_and_frees_the_turn(stack: Stack) -> None:
     async def scenario(pool: FairPool) -> None:
-        holding, let_go = asyncio.Event(), asyncio.Event()
-
-        async def holder() -> None:
-            async with pool.acquire(10):
-                holding.set()
-                await let_go.wait()
-
-        holder_task = asyncio.create_task(holder())
-        await holding.wait()
+        holder_task, let_go = await hold_a_connection(pool)
         started = time.monotonic()
         with pytest.raises(TimeoutError):
             async with pool.acquire(0.3):
@@ -127,19 +133,11 @@ def test_connections_in_use_and_callers_waiting_are_counted_for_the_gauges(stack
     connection or gives up, a connection until it is back in the pool."""
 
     async def scenario(pool: FairPool) -> None:
-        holding, let_go = asyncio.Event(), asyncio.Event()
-
-        async def holder() -> None:
-            async with pool.acquire(10):
-                holding.set()
-                await let_go.wait()
-
         async def waiter() -> int:
             async with pool.acquire(10) as connection:
                 return await connection.fetchval("SELECT 1")
 
-        holder_task = asyncio.create_task(holder())
-        await holding.wait()
+        holder_task, let_go = await hold_a_connection(pool)
         assert (pool.size, pool.in_use, pool.waiting) == (1, 1, 0)
         with pytest.raises(TimeoutError):
             async with pool.acquire(0.2):
