@@ -1,6 +1,7 @@
 """Every service's Prometheus metrics, read on each service's own metrics port (the native stack):
-they parse, each worker process is counted once, and nothing of them is reachable through nginx.
-The same claims against compose, through Prometheus itself, are in tests/test_prometheus_live.py."""
+they parse, each worker process is counted once, a worker's last numbers outlive its graceful stop,
+and nothing of them is reachable through nginx. The same claims against compose, through Prometheus
+itself, are in tests/test_prometheus_live.py."""
 
 import asyncio
 import time
@@ -10,7 +11,9 @@ import asyncpg
 import httpx
 import pytest
 import websockets
+from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
+from stack_common.metrics import FLUSH_SECONDS
 
 from dev.stack import SERVICES, Stack
 
@@ -66,6 +69,10 @@ LEGACY_ROUTES = [
     ("GET", "/legacy/no-such-route", "unmatched"),
 ]
 
+# The workers write what they recorded at most FLUSH_SECONDS later (stack_common.metrics): a scrape
+# this long after the last request has all of it.
+SETTLE_SECONDS = FLUSH_SECONDS + 1
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -77,6 +84,12 @@ def scrape(url: str) -> Samples:
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def scrape_settled(url: str) -> Samples:
+    """A scrape that has every request answered before the call."""
+    time.sleep(SETTLE_SECONDS)
+    return scrape(url)
 
 
 def total(samples: Samples, name: str, **labels: str) -> float:
@@ -109,19 +122,19 @@ def test_a_request_of_each_route_counts_once_across_the_workers(stack: Stack, ht
     """Two workers per service: every request is counted by the worker that served it, once, and the
     master serves the sum. Twenty of a route land on both workers; all twenty must be there."""
     for service, routes in (("api", API_ROUTES), ("legacy", LEGACY_ROUTES)):
-        before = scrape(stack.metrics_url(service))
+        before = scrape_settled(stack.metrics_url(service))
         statuses = {path: http.request(method, path).status_code for method, path, _ in routes}
-        after = scrape(stack.metrics_url(service))
+        after = scrape_settled(stack.metrics_url(service))
         for method, path, route in routes:
             status = str(statuses[path])
             counted = requests_of(after, route, method, status) - requests_of(before, route, method, status)
             assert counted == 1, f"{service} {method} {path} ({route}, {status}) counted {counted} times"
 
         brands = "/api/brands" if service == "api" else "/legacy/brands"
-        before = scrape(stack.metrics_url(service))
+        before = after  # nothing sent since
         for _ in range(20):
             assert http.get(brands).status_code == 200
-        after = scrape(stack.metrics_url(service))
+        after = scrape_settled(stack.metrics_url(service))
         count = requests_of(after, "/brands", "GET", "200") - requests_of(before, "/brands", "GET", "200")
         in_buckets = total(after, "http_request_duration_seconds_bucket", route="/brands", le="+Inf") - total(
             before, "http_request_duration_seconds_bucket", route="/brands", le="+Inf"
@@ -140,17 +153,43 @@ def test_a_request_of_each_route_counts_once_across_the_workers(stack: Stack, ht
 
 @pytest.mark.native
 def test_a_failed_request_is_counted_with_its_status(stack: Stack, http: httpx.Client) -> None:
-    before = scrape(stack.metrics_url("api"))
+    before = scrape_settled(stack.metrics_url("api"))
     assert http.get("/api/products/abc").status_code == 422
     assert http.post("/api/products", json={"product_name": "x", "brand_id": 10**6}).status_code == 409
     assert http.request("PATCH", "/api/brands").status_code == 405
-    after = scrape(stack.metrics_url("api"))
+    after = scrape_settled(stack.metrics_url("api"))
     for route, method, status in [
         ("/products/{product_id}", "GET", "422"),
         ("/products", "POST", "409"),
         ("/brands", "PATCH", "405"),
     ]:
         assert requests_of(after, route, method, status) - requests_of(before, route, method, status) == 1
+
+
+@pytest.mark.native
+@pytest.mark.parametrize("service", ["api", "legacy"])
+def test_a_workers_last_numbers_outlive_its_graceful_stop(stack: Stack, service: str) -> None:
+    """A worker writes what it has recorded when it exits: an instance stopped right after its last
+    requests, before its next flush, still has every one of them in its metrics directory."""
+    name = f"{service}-stopped"
+    url = stack.start_service_instance(service, name, env={"WORKERS": "1"})
+    try:
+        stack.wait_ready(urls=[f"{url}/healthz"])
+        time.sleep(SETTLE_SECONDS)  # the readiness probes' flush is done: none is pending
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for _ in range(10):
+                assert client.get("/brands").status_code == 200
+    finally:
+        assert stack.stop_process(name) == 0  # SIGTERM: gunicorn's graceful stop
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(stack.state_dir / "metrics" / name))
+    counted = sum(
+        sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "http_request_duration_seconds_count" and sample.labels["route"] == "/brands"
+    )
+    assert counted == 10
 
 
 @pytest.mark.native

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.test_metrics import API_ROUTES, LEGACY_ROUTES
+from tests.test_metrics import API_ROUTES, LEGACY_ROUTES, SETTLE_SECONDS
 
 pytestmark = pytest.mark.compose
 JOBS = {"api", "legacy", "counter", "nginx", "postgres", "prometheus"}
@@ -75,6 +75,13 @@ def after_next_scrape(prometheus: httpx.Client, jobs: set[str]) -> None:
     wait_for(lambda: scraped_since(prometheus, moment, jobs), f"{jobs} not scraped again")
 
 
+def after_next_settled_scrape(prometheus: httpx.Client, jobs: set[str]) -> None:
+    """After a scrape that has every request answered before the call (the services' workers write
+    their numbers within a flush interval, stack_common.metrics)."""
+    time.sleep(SETTLE_SECONDS)
+    after_next_scrape(prometheus, jobs)
+
+
 def test_every_scrape_target_is_up(prometheus: httpx.Client) -> None:
     def all_up() -> bool:
         found = targets(prometheus)
@@ -108,13 +115,13 @@ def test_a_request_of_each_route_counts_once_across_workers(
     prometheus: httpx.Client, http: httpx.Client
 ) -> None:
     promql = "sum by (job, route, method, status) (http_request_duration_seconds_count)"
-    after_next_scrape(prometheus, {"api", "legacy"})
+    after_next_settled_scrape(prometheus, {"api", "legacy"})
     before = by_labels(prometheus, promql, "job", "route", "method", "status")
     sent = []
     for job, routes in QUIET_ROUTES.items():
         for method, path, route in routes:
             sent.append((job, route, method, str(http.request(method, path).status_code)))
-    after_next_scrape(prometheus, {"api", "legacy"})
+    after_next_settled_scrape(prometheus, {"api", "legacy"})
     after = by_labels(prometheus, promql, "job", "route", "method", "status")
     for key in sent:
         assert after.get(key, 0) - before.get(key, 0) == 1, (
@@ -124,11 +131,11 @@ def test_a_request_of_each_route_counts_once_across_workers(
 
 def test_a_histograms_count_matches_the_requests_sent(prometheus: httpx.Client, http: httpx.Client) -> None:
     selector = '{job="legacy", route="/brands", method="GET", status="200"}'
-    after_next_scrape(prometheus, {"legacy"})
+    after_next_settled_scrape(prometheus, {"legacy"})
     before = by_labels(prometheus, f'sum(http_request_duration_seconds_bucket{selector[:-1]}, le="+Inf"}})')
     for _ in range(25):
         assert http.get("/legacy/brands").status_code == 200
-    after_next_scrape(prometheus, {"legacy"})
+    after_next_settled_scrape(prometheus, {"legacy"})
     after = by_labels(prometheus, f'sum(http_request_duration_seconds_bucket{selector[:-1]}, le="+Inf"}})')
     count = by_labels(prometheus, f"sum(http_request_duration_seconds_count{selector})")
     assert after[()] - before.get((), 0) == 25

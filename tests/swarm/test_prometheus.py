@@ -11,6 +11,7 @@ import pytest
 
 from tests.swarm.cluster import Cluster
 from tests.swarm.test_swarm import figure, wait_until
+from tests.test_metrics import SETTLE_SECONDS
 from tests.test_prometheus_live import QUIET_ROUTES
 
 pytestmark = pytest.mark.swarm
@@ -99,6 +100,7 @@ def test_each_nginx_exporter_reads_its_own_nodes_nginx(prometheus: Prometheus, n
 
 def test_a_request_counts_once_across_replicas(prometheus: Prometheus, node_urls: list[str]) -> None:
     promql = "sum by (job, route, method, status) (http_request_duration_seconds_count)"
+    time.sleep(SETTLE_SECONDS)  # the replicas' workers have written every request so far
     prometheus.scrape_again("api|legacy")
     before = prometheus.by(promql, "job", "route", "method", "status")
     sent = []
@@ -106,6 +108,7 @@ def test_a_request_counts_once_across_replicas(prometheus: Prometheus, node_urls
         for job, routes in QUIET_ROUTES.items():
             for method, path, route in routes:
                 sent.append((job, route, method, str(http.request(method, path).status_code)))
+    time.sleep(SETTLE_SECONDS)
     prometheus.scrape_again("api|legacy")
     after = prometheus.by(promql, "job", "route", "method", "status")
     counted = {key: after.get(key, 0) - before.get(key, 0) for key in sent}

@@ -69,17 +69,23 @@ def test_a_released_connection_goes_to_the_longest_waiting_caller(stack: Stack) 
     assert order == ["first", "second", "newcomer"]
 
 
+async def hold_a_connection(pool: FairPool) -> tuple[asyncio.Task, asyncio.Event]:
+    """A task that holds one of the pool's connections (once this returns) until the event is set."""
+    holding, let_go = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with pool.acquire(10):
+            holding.set()
+            await let_go.wait()
+
+    task = asyncio.create_task(holder())
+    await holding.wait()
+    return task, let_go
+
+
 def test_no_free_connection_within_the_timeout_is_a_timeout_error_and_frees_the_turn(stack: Stack) -> None:
     async def scenario(pool: FairPool) -> None:
-        holding, let_go = asyncio.Event(), asyncio.Event()
-
-        async def holder() -> None:
-            async with pool.acquire(10):
-                holding.set()
-                await let_go.wait()
-
-        holder_task = asyncio.create_task(holder())
-        await holding.wait()
+        holder_task, let_go = await hold_a_connection(pool)
         started = time.monotonic()
         with pytest.raises(TimeoutError):
             async with pool.acquire(0.3):
@@ -118,5 +124,30 @@ def test_a_connection_that_fails_inside_the_block_is_dropped_not_reused(stack: S
                 await connection.execute("SELECT pg_sleep(5)", timeout=0.2)  # a stuck query
         async with pool.acquire(5) as connection:
             assert connection.get_server_pid() != first_pid
+
+    run_with_pool(stack, 1, scenario)
+
+
+def test_connections_in_use_and_callers_waiting_are_counted_for_the_gauges(stack: Stack) -> None:
+    """What stack_common.metrics.PoolMetrics publishes: a waiting caller counts until it gets its
+    connection or gives up, a connection until it is back in the pool."""
+
+    async def scenario(pool: FairPool) -> None:
+        async def waiter() -> int:
+            async with pool.acquire(10) as connection:
+                return await connection.fetchval("SELECT 1")
+
+        holder_task, let_go = await hold_a_connection(pool)
+        assert (pool.size, pool.in_use, pool.waiting) == (1, 1, 0)
+        with pytest.raises(TimeoutError):
+            async with pool.acquire(0.2):
+                pass
+        assert pool.waiting == 0  # gave up
+        waiting = asyncio.create_task(waiter())
+        await eventually(lambda: pool.waiting == 1, 5, "the second caller waiting")
+        let_go.set()
+        assert await waiting == 1
+        await holder_task
+        assert (pool.in_use, pool.waiting) == (0, 0)
 
     run_with_pool(stack, 1, scenario)

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from stack_common.batches import Batches
 from stack_common.fresh_reads import FreshKeyedReads, FreshReads
-from stack_common.metrics import batch_size_observer
+from stack_common.metrics import FLUSHER, batch_size_observer
 
 from api import errors
 from api.auth import WriteTokens
@@ -48,7 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await app.state.pool.close()
+            try:
+                await app.state.pool.close()
+            finally:
+                # The last requests are answered: their numbers go to the files now, since uvicorn
+                # ends a worker it stopped by raising the stop signal again (atexit never runs).
+                if settings.metrics_on:
+                    FLUSHER.flush()
 
     app = FastAPI(
         title="Shop API",

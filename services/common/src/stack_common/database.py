@@ -47,8 +47,11 @@ class FairPool:
     def __init__(self, pool: asyncpg.Pool, metrics: "PoolMetrics | None" = None) -> None:
         self._pool = pool
         self._turns = asyncio.Semaphore(pool.get_max_size())  # FIFO: no caller overtakes a waiting one
-        self._metrics = metrics
-        self._size = -1  # connections open, as last published
+        # What the pool's gauges show (stack_common.metrics.PoolMetrics reads them when it flushes).
+        self.in_use = 0
+        self.waiting = 0
+        if metrics is not None:
+            metrics.watch(self)
 
     @classmethod
     async def create(cls, dsn: str, metrics: "PoolMetrics | None" = None, **options: Any) -> "FairPool":
@@ -62,21 +65,15 @@ class FairPool:
         seconds (waiting for a turn and connecting count together)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        metrics = self._metrics
-        # Only a caller that has to wait touches the waiters gauge: the uncontended path stays free.
-        waiting = metrics is not None and self._turns.locked()
-        if waiting:
-            metrics.waiters.inc()
+        self.waiting += 1  # a caller that gets its turn at once is never seen here: it does not yield
         try:
             async with asyncio.timeout_at(deadline):
                 await self._turns.acquire()
         finally:
-            if waiting:
-                metrics.waiters.dec()
+            self.waiting -= 1
         try:
             connection = await self._pool.acquire(timeout=max(deadline - loop.time(), 0.001))
-            if metrics is not None:
-                metrics.in_use.inc()
+            self.in_use += 1
             try:
                 yield connection
             except DATABASE_UNAVAILABLE:
@@ -89,19 +86,14 @@ class FairPool:
                 # the slot itself. Raising here would turn a finished request into an error.
                 with contextlib.suppress(*DATABASE_UNAVAILABLE):
                     await self._pool.release(connection)
-                if metrics is not None:
-                    metrics.in_use.dec()
-                    self._publish_size(metrics)
+                self.in_use -= 1
         finally:
             self._turns.release()
 
-    def _publish_size(self, metrics: "PoolMetrics") -> None:
-        # Connections are opened on demand and closed when idle or dead: read after each use,
-        # written only when it changed.
-        size = self._pool.get_size()
-        if size != self._size:
-            self._size = size
-            metrics.size.set(size)
+    @property
+    def size(self) -> int:
+        """Connections open: opened on demand, closed when idle or dead."""
+        return self._pool.get_size()
 
     async def expire_connections(self) -> None:
         await self._pool.expire_connections()

@@ -8,7 +8,7 @@ from stack_common.metrics import batch_size_observer
 
 from legacy.db import POOL, pool_context
 from legacy.errors import json_errors
-from legacy.metrics import request_metrics
+from legacy.metrics import request_metrics, write_metrics
 from legacy.request_ids import request_ids
 from legacy.routes import BRANDS_JSON, PRODUCT_BY_ID, read_brands_json, read_products_by_id, routes
 from legacy.settings import Settings
@@ -20,6 +20,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     middlewares = [request_metrics()] if settings.metrics_on else []
     app = web.Application(middlewares=[*middlewares, request_ids, json_errors], client_max_size=64 * 1024)
     app.cleanup_ctx.append(pool_context(settings))
+    if settings.metrics_on:
+        app.on_cleanup.append(write_metrics)  # after the pool's context has closed it
 
     def observed(read: str) -> Callable[[int], None] | None:
         return batch_size_observer(read) if settings.metrics_on else None

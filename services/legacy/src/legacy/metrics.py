@@ -7,7 +7,7 @@ as "unmatched".
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from stack_common.metrics import UNMATCHED, HttpMetrics
+from stack_common.metrics import FLUSHER, UNMATCHED, HttpMetrics
 
 
 def request_metrics() -> Middleware:
@@ -30,3 +30,9 @@ def request_metrics() -> Middleware:
             metrics.finished(started, template, request.method, status)
 
     return record
+
+
+async def write_metrics(app: web.Application) -> None:
+    """On cleanup, once the last requests are answered and the pool is closed: their numbers go to
+    the files now rather than at the next flush, which a stopping worker would not wait for."""
+    FLUSHER.flush()
