@@ -3,6 +3,8 @@ moment ago is in the very next answer of both services (the brand list, a brand 
 a page of products), and a deleted one is gone."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
 
 import httpx
 import pytest
@@ -11,37 +13,45 @@ from dev.stack import Stack
 from tests.helpers import connected
 
 
+@contextlib.asynccontextmanager
+async def kept_asking(client: httpx.AsyncClient, paths: Iterable[str]) -> AsyncIterator[None]:
+    """While the block runs, one client per path keeps asking for it (so a query for it is nearly
+    always running); all of them have stopped when the block ends."""
+    stop = asyncio.Event()
+
+    async def keep_asking(path: str) -> None:
+        while not stop.is_set():
+            await client.get(path)
+
+    pollers = [asyncio.create_task(keep_asking(path)) for path in paths]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*pollers)
+
+
 @pytest.mark.native
 def test_brands_reflect_every_acknowledged_write_under_load(stack: Stack) -> None:
     async def scenario() -> list[str]:
         problems: list[str] = []
-        stop = asyncio.Event()
         async with (
             connected(stack.superuser_dsn()) as superuser,  # the app role may not write brands
             httpx.AsyncClient(base_url=stack.http_url, timeout=10) as client,
+            kept_asking(client, ("/api/brands", "/legacy/brands") * 16),
         ):
-
-            async def background_load(path: str) -> None:
-                while not stop.is_set():
-                    await client.get(path)
-
-            load = [asyncio.create_task(background_load(p)) for p in ("/api/brands", "/legacy/brands") * 16]
-            try:
-                for round_number in range(20):
-                    name = f"Freshness Probe {round_number}"
-                    brand_id = await superuser.fetchval(
-                        "INSERT INTO brand (brand_name) VALUES ($1) RETURNING brand_id", name
-                    )
-                    for path in ("/api/brands", "/legacy/brands"):
-                        if {"brand_id": brand_id, "brand_name": name} not in (await client.get(path)).json():
-                            problems.append(f"{path} missed brand {brand_id} after its insert committed")
-                    await superuser.execute("DELETE FROM brand WHERE brand_id = $1", brand_id)
-                    for path in ("/api/brands", "/legacy/brands"):
-                        if any(b["brand_id"] == brand_id for b in (await client.get(path)).json()):
-                            problems.append(f"{path} still had brand {brand_id} after its delete committed")
-            finally:
-                stop.set()
-                await asyncio.gather(*load)
+            for round_number in range(20):
+                name = f"Freshness Probe {round_number}"
+                brand_id = await superuser.fetchval(
+                    "INSERT INTO brand (brand_name) VALUES ($1) RETURNING brand_id", name
+                )
+                for path in ("/api/brands", "/legacy/brands"):
+                    if {"brand_id": brand_id, "brand_name": name} not in (await client.get(path)).json():
+                        problems.append(f"{path} missed brand {brand_id} after its insert committed")
+                await superuser.execute("DELETE FROM brand WHERE brand_id = $1", brand_id)
+                for path in ("/api/brands", "/legacy/brands"):
+                    if any(b["brand_id"] == brand_id for b in (await client.get(path)).json()):
+                        problems.append(f"{path} still had brand {brand_id} after its delete committed")
         return problems
 
     assert asyncio.run(scenario()) == []
@@ -79,10 +89,6 @@ def test_rows_by_id_reflect_every_acknowledged_write_under_load(stack: Stack, ki
             httpx.AsyncClient(base_url=stack.http_url, timeout=10, limits=limits) as client,
         ):
 
-            async def keep_asking(path: str, stop: asyncio.Event) -> None:
-                while not stop.is_set():
-                    await client.get(path)
-
             async def seeded_load(stop: asyncio.Event) -> None:
                 number = 0
                 while not stop.is_set():
@@ -95,13 +101,8 @@ def test_rows_by_id_reflect_every_acknowledged_write_under_load(stack: Stack, ki
                 for round_number in range(30):
                     row_id = await superuser.fetchval("SELECT nextval($1::regclass)", sequence)
                     name = f"Freshness Probe {kind} {round_number}"
-                    pollers_stop = asyncio.Event()
-                    pollers = [
-                        asyncio.create_task(keep_asking(f"{prefix}{row_id}", pollers_stop))
-                        for prefix in prefixes
-                        for _ in range(16 // len(prefixes))
-                    ]
-                    try:
+                    paths = [f"{prefix}{row_id}" for prefix in prefixes for _ in range(16 // len(prefixes))]
+                    async with kept_asking(client, paths):
                         await asyncio.sleep(0.05)  # queries for the id, not there yet, are running
                         await superuser.execute(insert, row_id, name)
                         for prefix in prefixes:
@@ -114,9 +115,6 @@ def test_rows_by_id_reflect_every_acknowledged_write_under_load(stack: Stack, ki
                             response = await client.get(f"{prefix}{row_id}")
                             if response.status_code != 404:
                                 problems.append(f"{prefix}{row_id} after its delete: {response.status_code}")
-                    finally:
-                        pollers_stop.set()
-                        await asyncio.gather(*pollers)
             finally:
                 background.set()
                 await asyncio.gather(*load)
@@ -167,17 +165,11 @@ def test_pages_are_each_their_own_and_reflect_every_acknowledged_write_under_loa
 
             await asyncio.gather(*(page(*key) for key in keys * 3))
 
-            async def keep_asking(path: str, stop: asyncio.Event) -> None:
-                while not stop.is_set():
-                    await client.get(path)
-
             for round_number in range(20):
                 row_id = await superuser.fetchval("SELECT nextval('product_product_id_seq')")
                 path = f"/api/products?after={row_id - 1}&limit=1"
                 name = f"Freshness Probe page {round_number}"
-                stop = asyncio.Event()
-                pollers = [asyncio.create_task(keep_asking(path, stop)) for _ in range(16)]
-                try:
+                async with kept_asking(client, [path] * 16):
                     await asyncio.sleep(0.05)  # queries for the page, still without the row, are running
                     await superuser.execute(KEYED["product"][2], row_id, name)
                     items = (await client.get(path)).json()["items"]
@@ -188,9 +180,6 @@ def test_pages_are_each_their_own_and_reflect_every_acknowledged_write_under_loa
                     items = (await client.get(path)).json()["items"]
                     if any(item["product_id"] == row_id for item in items):
                         problems.append(f"{path} after the delete of {row_id}: {items}")
-                finally:
-                    stop.set()
-                    await asyncio.gather(*pollers)
         return problems
 
     assert asyncio.run(scenario()) == []
