@@ -6,6 +6,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
@@ -92,7 +93,31 @@ def with_ratios(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def checks(rows: list[dict]) -> list[Check]:
+def metrics_cost_summary(cost: dict) -> dict:
+    """One metered route's alternating pairs (bench/run.py measure_metrics_cost) in a few figures: each
+    pair's ratio of req/s with metrics over without, their median (what the target is judged on: each
+    pair ran back to back, so a slow stretch of the machine slows both of its runs, and the median
+    leaves out a pair that one passing disturbance split), and the service's CPU per request."""
+
+    def median(side: str, figure) -> float:
+        return statistics.median(figure(pair[side]) for pair in cost["pairs"])
+
+    ratios = [pair["with"]["requests_per_s"] / pair["without"]["requests_per_s"] for pair in cost["pairs"]]
+    return {
+        "ratios": [round(ratio, 3) for ratio in ratios],
+        "median_ratio": round(statistics.median(ratios), 3),
+        "requests_per_s": {
+            side: median(side, lambda row: row["requests_per_s"]) for side in ("with", "without")
+        },
+        "services_us": {
+            side: median(side, lambda row: row["cpu_us_per_request"]["services"])
+            for side in ("with", "without")
+        },
+        "failed": sum(row["errors"] + row["timeouts"] for pair in cost["pairs"] for row in pair.values()),
+    }
+
+
+def checks(rows: list[dict], metrics_cost: list[dict] = ()) -> list[Check]:
     """The project's targets, each checked when the targets it compares ran in this run."""
     by_name = {row["name"]: row for row in rows}
     found: list[Check] = []
@@ -114,10 +139,23 @@ def checks(rows: list[dict]) -> list[Check]:
     ):
         if check := ratio(subject, reference, factor, what):
             found.append(check)
-    for metered in ("api-nginx", "legacy-nginx"):
-        label = by_name.get(metered, {}).get("label")
-        if check := ratio(metered, f"{metered}-metrics-off", 0.95, f"metrics cost: {label} with metrics"):
-            found.append(check)
+    for cost in metrics_cost:
+        summary = metrics_cost_summary(cost)
+        found.append(
+            Check(
+                f"metrics cost: {cost['label']} with metrics ≥ 0.95× without (median of "
+                f"{len(cost['pairs'])} alternating pairs)",
+                summary["median_ratio"] >= 0.95,
+                f"{summary['median_ratio']:.3f}×",
+            )
+        )
+        found.append(
+            Check(
+                f"zero errors and timeouts: {cost['label']}, metrics on and off in turns",
+                summary["failed"] == 0,
+                f"{summary['failed']} failed",
+            )
+        )
     if "mix-nginx-p99" in by_name:
         # The highest rate the paced runs found at the bound (bench/paced.py), beside the saturated run.
         paced, saturated = by_name["mix-nginx-p99"], by_name["mix-nginx"]
@@ -182,6 +220,29 @@ def nginx_per_route(rows: list[dict]) -> list[str]:
     return ["", "nginx CPU per proxied request (µs): " + "; ".join(proxied) + "."]
 
 
+def metrics_cost_table(metrics_cost: list[dict]) -> list[str]:
+    """Each metered route's alternating pairs, metrics on against off."""
+    if not metrics_cost:
+        return []
+    lines = [
+        "",
+        f"What the metrics cost ({len(metrics_cost[0]['pairs'])} pairs of {metrics_cost[0]['run_s']:g} s runs, "
+        "metrics on and off in turns, the first of each pair swapped every time; medians):",
+        "",
+        "| Route | req/s with | req/s without | each pair, with ÷ without | median | services µs/request with / without |",
+        "|---|---:|---:|---|---:|---:|",
+    ]
+    for cost in metrics_cost:
+        summary = metrics_cost_summary(cost)
+        rates, cpu_us = summary["requests_per_s"], summary["services_us"]
+        lines.append(
+            f"| {cost['label']} | {rates['with']:,.0f} | {rates['without']:,.0f} | "
+            f"{', '.join(f'{ratio:.2f}' for ratio in summary['ratios'])} | {summary['median_ratio']:.3f}× | "
+            f"{cpu_us['with']:.1f} / {cpu_us['without']:.1f} |"
+        )
+    return lines
+
+
 def markdown(rows: list[dict], found: list[Check], run: dict) -> str:
     head = ["Target", "Kind", "req/s", "p50 ms", "p99 ms", "errors", "timeouts", *REFERENCES.values()]
     lines = [
@@ -199,6 +260,7 @@ def markdown(rows: list[dict], found: list[Check], run: dict) -> str:
         )
     lines += cpu_table(rows)
     lines += nginx_per_route(rows)
+    lines += metrics_cost_table(run.get("metrics_cost", []))
     lines += ["", "Targets (same run):", "", *(f"- {check.line()}" for check in found)]
     box = run["machine"]
     lines += [

@@ -40,6 +40,10 @@ QUICK_DURATION_S = 3
 # long each (bench/paced.py); with --quick, fewer.
 PACED_STEPS, QUICK_PACED_STEPS = 5, 2
 PACED_STEP_MAX_S = 10
+# What the metrics cost is a few per cent, less than two back-to-back runs differ by on a shared
+# machine: each metered target and its twin with metrics off take turns, this many pairs (the first
+# of each pair swapped every time), each run a sixth of a target's duration; with --quick, fewer.
+METRICS_PAIRS, QUICK_METRICS_PAIRS = 6, 2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -136,6 +140,38 @@ def measure_at_p99_bound(
     return {**best.row, "name": name, "label": label, "requested_per_s": round(best.requested_per_s)}
 
 
+def measure_metrics_cost(
+    metered: Target,
+    twin: Target,
+    options: wrk.WrkOptions,
+    warmup_s: float,
+    pairs: int,
+    raw_dir: Path,
+    stack: Stack,
+) -> dict:
+    """`metered` (metrics on) and `twin` (the same with metrics off), each warmed up, then in
+    alternating runs: each pair's two rows, the first of each pair swapped every time, so neither side
+    always runs second."""
+    run_s = max(1.0, options.duration_s / METRICS_PAIRS)
+    print(
+        f"{metered.name} against {twin.name}: {pairs} alternating pairs of {run_s:g}s runs",
+        file=sys.stderr,
+        flush=True,
+    )
+    sides = (("with", metered), ("without", twin))
+    if warmup_s > 0:
+        for _, target in sides:
+            wrk.run(target.url, options, target.script, target.script_args, duration_s=warmup_s)
+    measured = []
+    for number in range(1, pairs + 1):
+        rows = {}
+        for side, target in sides if number % 2 else sides[::-1]:
+            raw_path = raw_dir / f"{metered.name}-pair{number}-{side}.txt"
+            rows[side] = measure_once(target, options, raw_path, stack, duration_s=run_s)
+        measured.append(rows)
+    return {"name": metered.name, "label": metered.label, "run_s": run_s, "pairs": measured}
+
+
 def save(run_dir: Path, results_dir: Path, rows: list[dict], run: dict, text: str) -> None:
     (run_dir / "results.md").write_text(text)
     (run_dir / "results.json").write_text(json.dumps({"run": run, "results": rows}, indent=2) + "\n")
@@ -169,16 +205,20 @@ def main(argv: list[str] | None = None) -> int:
             *start_baselines(stack, args.workers, product_ids),
             *our_targets(stack, product_ids, token),
         ]
-        # What the metrics cost: each twin with metrics off runs right after its counterpart.
+        # What the metrics cost: each /brands target beside a twin with metrics off, measured last.
         metrics_off = start_metrics_off(stack)
-        targets = [twin for target in targets for twin in (target, metrics_off.get(target.name)) if twin]
+        by_name = {target.name: target for target in targets}
+        twins = [(by_name[name], twin) for name, twin in metrics_off.items()]
         if args.only:
             wanted = set(args.only.split(","))
-            unknown = wanted - {target.name for target in targets}
+            unknown = (
+                wanted - {target.name for target in targets} - {twin.name for twin in metrics_off.values()}
+            )
             if unknown:
                 raise SystemExit(f"unknown targets: {', '.join(sorted(unknown))}")
             targets = [target for target in targets if target.name in wanted]
-        stack.wait_ready(urls=[probe_url(target) for target in targets])
+            twins = [(metered, twin) for metered, twin in twins if twin.name in wanted]
+        stack.wait_ready(urls=[probe_url(target) for target in [*targets, *(twin for _, twin in twins)]])
 
         rows = []
         for number, target in enumerate(targets, 1):
@@ -196,8 +236,13 @@ def main(argv: list[str] | None = None) -> int:
             remaining = {later.process for later in targets[number:]}
             if target.process is not None and target.process not in remaining:
                 stack.stop_process(target.process)
+        pairs = QUICK_METRICS_PAIRS if args.quick else METRICS_PAIRS
+        metrics_cost = [
+            measure_metrics_cost(metered, twin, options, args.warmup, pairs, run_dir / "wrk", stack)
+            for metered, twin in twins
+        ]
         report.with_ratios(rows)
-        found = report.checks(rows)
+        found = report.checks(rows, metrics_cost)
         run = {
             "started": started.isoformat(timespec="seconds"),
             "threads": args.threads,
@@ -208,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             "flask_workers": FLASK_WORKERS,
             "machine": report.machine(stack.bindir, wrk_version),
             "checks": [{"check": c.description, "passed": c.passed, "measured": c.measured} for c in found],
+            "metrics_cost": metrics_cost,
         }
         text = report.markdown(rows, found, run)
         save(run_dir, args.results_dir, rows, run, text)
