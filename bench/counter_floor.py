@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.cpu import process_times, seconds_by_tree
-from dev.stack import DEFAULT_PORTS, Stack, free_port, render_nginx
+from dev.stack import DEFAULT_PORTS, Stack, free_port, nginx_user, render_nginx
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455's, for Sec-WebSocket-Accept
 WAIT_SECONDS = 60.0
@@ -181,7 +181,7 @@ def start_nginx(state: Path, counter_port: int) -> subprocess.Popen:
     conf = render_nginx(folder, {**stack.nginx_env(), "COUNTER_UPSTREAM": f"127.0.0.1:{counter_port}"})
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     command = [nginx, "-p", f"{folder}/", "-c", str(conf), "-e", "stderr"]
-    process = subprocess.Popen([*command, "-g", f"daemon off; {Stack._nginx_user()}"])
+    process = subprocess.Popen([*command, "-g", f"daemon off; {nginx_user()}"])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", ports["http"]), 1):

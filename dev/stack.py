@@ -183,6 +183,20 @@ def raise_open_files_limit() -> None:
         print(f"note: open files limited to {wanted} (hard limit): fewer websockets fit", file=sys.stderr)
 
 
+def nginx_user() -> str:
+    """nginx's workers run as whoever runs the stack, as they do for anyone but root.
+
+    Started by root, nginx would hand its workers to `nobody`, who cannot enter a checkout (or a
+    pytest folder) that only root may read — a clone under /root is mode 0700 — so the page and
+    nginx's temporary files (bodies over 16 KiB) would fail there. Copying the page elsewhere
+    would fix only the page, and hide edits to it until a restart. This is a loopback run on the
+    user's own machine; the image keeps its unprivileged user.
+    """
+    if os.geteuid() != 0:
+        return ""  # nginx ignores (and warns about) `user` when it is not root
+    return f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
+
+
 class Stack:
     def __init__(
         self,
@@ -449,23 +463,9 @@ class Stack:
         conf = render_nginx(folder, {**self.nginx_env(), **changed}, https)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         prefix = f"{folder}/"
-        command = [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", f"daemon off; {self._nginx_user()}"]
+        command = [nginx, "-p", prefix, "-c", str(conf), "-e", "stderr", "-g", f"daemon off; {nginx_user()}"]
         self._run_logged(name, [*command, "-t", "-q"])
         self._spawn(name, command)
-
-    @staticmethod
-    def _nginx_user() -> str:
-        """nginx's workers run as whoever runs the stack, as they do for anyone but root.
-
-        Started by root, nginx would hand its workers to `nobody`, who cannot enter a checkout (or a
-        pytest folder) that only root may read — a clone under /root is mode 0700 — so the page and
-        nginx's temporary files (bodies over 16 KiB) would fail there. Copying the page elsewhere
-        would fix only the page, and hide edits to it until a restart. This is a loopback run on the
-        user's own machine; the image keeps its unprivileged user.
-        """
-        if os.geteuid() != 0:
-            return ""  # nginx ignores (and warns about) `user` when it is not root
-        return f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
 
     def readiness_urls(self) -> list[str]:
         return [f"{self.http_url}/api/readyz", f"{self.http_url}/legacy/readyz", f"{self.http_url}/counter/healthz"]
