@@ -6,16 +6,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from stack_common.batches import Batches
 from stack_common.fresh_reads import FreshKeyedReads, FreshReads
-from stack_common.metrics import FLUSHER, batch_size_observer
+from stack_common.metrics import FLUSHER, HttpMetrics, batch_size_observer
 
 from api import errors
 from api.auth import WriteTokens
 from api.db import create_pool
-from api.metrics import RequestMetrics
 from api.page_reads import PageReads
 from api.plain_creates import PlainCreates
 from api.point_reads import PointReads
-from api.request_ids import RequestIds
+from api.request_records import RequestRecords
 from api.routes import brands, products, system
 from api.settings import Settings
 
@@ -73,10 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PlainCreates)
     app.add_middleware(PageReads)
     app.add_middleware(PointReads)
-    # Outside those: every answer carries its request id, theirs included.
-    app.add_middleware(RequestIds)
-    if settings.metrics_on:  # added last, so outermost: it sees every answer as the client gets it
-        app.add_middleware(RequestMetrics)
+    # Added last, so outermost: every answer carries its request id and is counted as the client
+    # gets it, theirs included.
+    app.add_middleware(RequestRecords, metrics=HttpMetrics() if settings.metrics_on else None)
     for module in (brands, products, system):
         app.include_router(module.router)
     return app
