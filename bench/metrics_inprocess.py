@@ -12,7 +12,6 @@ smaller than under load, but steady enough to see a fraction of a microsecond.
 """
 
 import argparse
-import asyncio
 import os
 import statistics
 import tempfile
@@ -83,7 +82,9 @@ async def measure(chunks: int, per_chunk: int, request_id: bool) -> dict[str, li
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chunks", type=int, default=60, help="chunks per variant")
     parser.add_argument("--requests", type=int, default=2000, help="requests per chunk")
     parser.add_argument(

@@ -53,7 +53,9 @@ def send_each(metrics_on: bool, request_id: str | None) -> list[httpx.Response]:
 
 @pytest.mark.parametrize("request_id", ["req-records-1", None])
 @pytest.mark.parametrize("metrics_on", [True, False])
-def test_each_request_is_counted_once_with_its_route_and_status(metrics_on: bool, request_id: str | None) -> None:
+def test_each_request_is_counted_once_with_its_route_and_status(
+    metrics_on: bool, request_id: str | None
+) -> None:
     before = [counted(route, method, status) for method, _, route, status in REQUESTS]
     responses = send_each(metrics_on, request_id)
     assert [response.status_code for response in responses] == [status for _, _, _, status in REQUESTS]
