@@ -10,8 +10,8 @@ two of them: most of what the metrics cost a request when every request wrote. S
 numbers in plain Python (a request adds 1 to a bucket) and writes them out at most FLUSH_SECONDS
 after recording them, from its event loop (FLUSHER): a scrape is at most that far behind. A worker
 that stops writes its last numbers when its application shuts down (each service calls
-FLUSHER.flush() then) and at interpreter exit. Nothing here is used when a service's METRICS_PORT
-is 0 (metrics off).
+FLUSHER.flush() then) and at interpreter exit. The counter's own metrics (counter.metrics) are kept
+and written the same way. Nothing here is used when a service's METRICS_PORT is 0 (metrics off).
 """
 
 import asyncio
@@ -66,16 +66,17 @@ class Flusher:
     """Writes this process's pending numbers to the metric files: FLUSH_SECONDS after the first one
     recorded since the last flush (a timer on the running event loop), when flush() is called, and
     at interpreter exit (atexit; uvicorn ends a worker it stopped by raising the signal again, so
-    the api flushes at the end of its lifespan).
+    the api flushes at the end of its lifespan, and a forked counter worker runs no atexit handler,
+    so it flushes when it stops).
 
-    Whatever records checks `now >= FLUSHER.deadline` (time.perf_counter()) and then calls arm(now):
-    a float comparison while a flush is already on its way. A timer that is overdue (its event loop
+    Whatever records calls recorded(), or checks `now >= FLUSHER.deadline` (time.perf_counter())
+    itself and then calls arm(now): a float comparison while a flush is already on its way. A timer that is overdue (its event loop
     stopped, or too busy to run it) is replaced by a flush at once.
     """
 
     def __init__(self) -> None:
         self._series: list[LocalHistogram] = []
-        self._gauges: list[Callable[[], None]] = []
+        self._writers: list[Callable[[], None]] = []
         self.deadline = -math.inf  # when the pending timer should have flushed
         self._timer: asyncio.TimerHandle | None = None
         atexit.register(self.flush)
@@ -83,9 +84,16 @@ class Flusher:
     def add_series(self, series: "LocalHistogram") -> None:
         self._series.append(series)
 
-    def add_gauges(self, publish: Callable[[], None]) -> None:
-        """`publish()` writes gauges whose values changed since it last ran."""
-        self._gauges.append(publish)
+    def add_writer(self, write: Callable[[], None]) -> None:
+        """`write()` writes what changed since it last ran: gauges set to their new values, counts
+        added to counters."""
+        self._writers.append(write)
+
+    def recorded(self) -> None:
+        """Something was recorded: a flush follows within FLUSH_SECONDS. (The request path, which
+        reads the clock anyway, checks the deadline itself.)"""
+        if (now := perf_counter()) >= self.deadline:
+            self.arm(now)
 
     def arm(self, now: float) -> None:
         """Something was recorded at `now`, past the deadline: a flush follows within FLUSH_SECONDS."""
@@ -106,16 +114,16 @@ class Flusher:
         self.deadline = -math.inf
         for series in self._series:
             series.write()
-        for publish in self._gauges:
-            publish()
+        for write in self._writers:
+            write()
 
 
 FLUSHER = Flusher()
 
 
 class LocalHistogram:
-    """One series of a histogram (a labelled child), its observations counted in this process until
-    the flusher writes them to the child.
+    """One series of a histogram (a labelled child, or an unlabelled histogram itself), its
+    observations counted in this process until the flusher writes them to the child.
 
     prometheus_client has no call that adds many observations at once (its maintainers declined
     one), so write() adds to the child's bucket and sum values itself: `_buckets` (one value per
@@ -160,7 +168,7 @@ class HttpMetrics:
         self.in_flight = 0
         self._published_in_flight = 0
         self._series: dict[tuple[str, str, int], LocalHistogram] = {}
-        FLUSHER.add_gauges(self._publish_in_flight)
+        FLUSHER.add_writer(self._publish_in_flight)
 
     def started(self) -> float:
         self.in_flight += 1
@@ -200,7 +208,7 @@ class PoolMetrics:
         POOL_MAX.set(max_size)
         self._pool: FairPool | None = None
         self._published: tuple[int, int, int] = (0, 0, 0)
-        FLUSHER.add_gauges(self._publish)
+        FLUSHER.add_writer(self._publish)
 
     def watch(self, pool: "FairPool") -> None:
         self._pool = pool
@@ -221,7 +229,6 @@ def batch_size_observer(read: str) -> Callable[[int], None]:
 
     def observe(size: int) -> None:
         series.observe(size)
-        if (now := perf_counter()) >= FLUSHER.deadline:
-            FLUSHER.arm(now)
+        FLUSHER.recorded()
 
     return observe
