@@ -197,25 +197,71 @@ def test_the_counters_sockets_metric_matches_the_clients_connected(stack: Stack,
     def sockets() -> float:
         return total(scrape(stack.metrics_url("counter")), "counter_sockets")
 
+    time.sleep(SETTLE_SECONDS)  # earlier tests' sockets, closed, are written
     baseline = sockets()
+
+    def settled() -> bool:
+        """Both processes have written their sockets and the total they last sent (each writes at
+        most a second after it changed, and a process shows the others' sockets once told)."""
+        samples = scrape(stack.metrics_url("counter"))
+        shown = {v for (name, _), v in samples.items() if name == "counter_users_shown"}
+        return total(samples, "counter_sockets") == baseline + 12 and shown == {baseline + 12}
 
     async def scenario() -> None:
         clients = [await websockets.connect(ws_url, open_timeout=10) for _ in range(12)]
         try:
             await asyncio.gather(*(client.recv() for client in clients))
-            await asyncio.to_thread(
-                wait_for, lambda: sockets() == baseline + 12, f"not {baseline + 12} sockets"
-            )
+            await asyncio.to_thread(wait_for, settled, f"not {baseline + 12} sockets, shown by every process")
             samples = scrape(stack.metrics_url("counter"))
             per_process = [v for (name, _), v in samples.items() if name == "counter_sockets"]
             assert len(per_process) == 2  # one series per worker process
-            shown = {v for (name, _), v in samples.items() if name == "counter_users_shown"}
-            assert shown == {baseline + 12}  # every process shows the same total
         finally:
             await asyncio.gather(*(client.close() for client in clients))
 
     asyncio.run(scenario())
     wait_for(lambda: sockets() == baseline, "the closed sockets are still counted")
+
+
+@pytest.mark.native
+def test_a_counter_workers_last_numbers_outlive_its_graceful_stop(stack: Stack) -> None:
+    """A counter worker (forked by the supervisor, ended without atexit handlers) writes what it has
+    recorded when it stops: the sockets it closed on the way out, which it writes no other way."""
+    name = "counter-stopped"
+    # No heartbeat during the test: nothing else is recorded, so no flush timer is on its way.
+    url = stack.start_service_instance("counter", name, env={"WORKERS": "1", "HEARTBEAT_SECONDS": "60"})
+    stopped = False
+    try:
+        stack.wait_ready(urls=[f"{url}/healthz"])
+
+        async def scenario() -> None:
+            nonlocal stopped
+            address = url.replace("http", "ws", 1)
+            clients = [await websockets.connect(address, open_timeout=10) for _ in range(3)]
+            await asyncio.gather(*(client.recv() for client in clients))
+            await asyncio.sleep(SETTLE_SECONDS)
+            assert total(scrape(stack.metrics_url(name)), "counter_sockets") == 3
+            # SIGTERM with the clients still connected and answering the close (so the stop is quick,
+            # well within a flush interval): the worker closes their sockets and leaves.
+            assert await asyncio.to_thread(stack.stop_process, name) == 0
+            stopped = True
+            for client in clients:
+                await client.wait_closed()
+                assert client.close_code == 1001
+
+        asyncio.run(scenario())
+    finally:
+        if not stopped:
+            stack.stop_process(name)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(stack.state_dir / "metrics" / name))
+    found = {
+        sample.name: sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name in ("counter_sockets", "counter_broadcasts_total")
+    }
+    assert found["counter_sockets"] == 0  # written at the stop, not 3 as a second before
+    assert found["counter_broadcasts_total"] >= 1
 
 
 @pytest.mark.parametrize("path", ["/api/metrics", "/legacy/metrics", "/counter/metrics", "/metrics"])

@@ -76,8 +76,9 @@ def after_next_scrape(prometheus: httpx.Client, jobs: set[str]) -> None:
 
 
 def after_next_settled_scrape(prometheus: httpx.Client, jobs: set[str]) -> None:
-    """After a scrape that has every request answered before the call (the services' workers write
-    their numbers within a flush interval, stack_common.metrics)."""
+    """After a scrape that has everything recorded before the call, every request answered and
+    every socket opened (the services' workers write their numbers within a flush interval,
+    stack_common.metrics)."""
     time.sleep(SETTLE_SECONDS)
     after_next_scrape(prometheus, jobs)
 
@@ -167,14 +168,15 @@ def test_the_counters_sockets_match_the_clients_across_scaled_replicas(
     compose("up", "-d", "--wait", "--no-recreate", "--scale", "counter=2", "counter")
     try:
         wait_for(lambda: counter_targets() == 2, "Prometheus did not find the second counter replica")
-        after_next_scrape(prometheus, {"counter"})
+        after_next_settled_scrape(prometheus, {"counter"})
         baseline = sockets()
 
         async def scenario() -> None:
             clients = [await websockets.connect(ws_url, open_timeout=10) for _ in range(20)]
             try:
                 await asyncio.gather(*(client.recv() for client in clients))
-                await asyncio.to_thread(after_next_scrape, prometheus, {"counter"})
+                # The counter's workers write their sockets within a flush interval too.
+                await asyncio.to_thread(after_next_settled_scrape, prometheus, {"counter"})
                 assert sockets() == baseline + 20
                 per_process = query(prometheus, "counter_sockets")
                 assert len({r["metric"]["instance"] for r in per_process}) == 2

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import asyncpg
 from stack_common.database import keep_session_state
 
-from counter import metrics
+from counter.metrics import WorkerMetrics
 from counter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,11 @@ SELECT pg_notify($2, $1 || ' 0')
 
 
 class Presence:
-    def __init__(self, settings: Settings, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self, settings: Settings, on_change: Callable[[], None], metrics: WorkerMetrics | None = None
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.instance_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.local = 0
         self.others: dict[str, int] = {}
@@ -161,7 +164,6 @@ class Presence:
                 await asyncio.sleep(self.settings.heartbeat_seconds)
 
     async def _heartbeat_loop(self) -> None:
-        record = self.settings.metrics_on
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             started = time.monotonic()
@@ -169,12 +171,11 @@ class Presence:
                 await self._refresh()
             except Exception as exc:
                 log.warning("presence heartbeat failed: %s", exc)
-                if record:
-                    metrics.HEARTBEAT_FAILURES.inc()
+                if self.metrics is not None:
+                    self.metrics.heartbeat_failed()
             else:
-                if record:
-                    metrics.HEARTBEAT_DURATION.observe(time.monotonic() - started)
-                    metrics.LAST_HEARTBEAT.set_to_current_time()
+                if self.metrics is not None:
+                    self.metrics.heartbeat(time.monotonic() - started)
 
     async def _refresh(self) -> None:
         """Renew our row, drop stale ones, and re-read everyone else's."""

@@ -14,9 +14,10 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from stack_common.metrics import FLUSHER
 from stack_common.request_ids import request_id_from
 
-from counter import metrics
+from counter.metrics import WorkerMetrics
 from counter.presence import Presence
 from counter.settings import Settings
 
@@ -41,7 +42,8 @@ class Counter:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.clients: set[ServerConnection] = set()
-        self.presence = Presence(settings, on_change=self.schedule_broadcast)
+        self.metrics = WorkerMetrics() if settings.metrics_on else None
+        self.presence = Presence(settings, on_change=self.schedule_broadcast, metrics=self.metrics)
         # Clients that have not been sent any count yet: they get the next one even if it did not change.
         self._newcomers: set[ServerConnection] = set()
         self._last_sent: int | None = None
@@ -49,10 +51,6 @@ class Counter:
         self._flush_handle: asyncio.Handle | None = None
         self._changed_at = 0.0  # loop time of the first change the next broadcast carries
         self._changes = 0  # changes the next broadcast carries
-        self._record = settings.metrics_on
-        if self._record:  # this process's series exist from its start, not from its first client
-            metrics.SOCKETS.set(0)
-            metrics.USERS_SHOWN.set(0)
 
     def schedule_broadcast(self) -> None:
         """Send the current count soon: a lone change on the next loop iteration, a burst of a
@@ -88,11 +86,8 @@ class Counter:
             send_to_all(self._newcomers, str(total))
         self._newcomers.clear()
         cost = time.monotonic() - started
-        if self._record:
-            metrics.BROADCASTS.inc()
-            metrics.BROADCAST_DURATION.observe(cost)
-            metrics.BROADCAST_DELAY.observe(delay)
-            metrics.USERS_SHOWN.set(total)
+        if self.metrics is not None:
+            self.metrics.broadcast(cost, delay, total)
         factor = BROADCAST_COST_FACTOR if self._changes > 1 else LONE_CHANGE_COST_FACTOR
         self._changes = 0
         pause = max(BROADCAST_INTERVAL_SECONDS, factor * cost)
@@ -114,8 +109,8 @@ class Counter:
     def _sockets_changed(self) -> None:
         self.presence.set_local(len(self.clients))
         self.schedule_broadcast()
-        if self._record:
-            metrics.SOCKETS.set(len(self.clients))
+        if self.metrics is not None:
+            self.metrics.sockets_changed(len(self.clients))
 
     async def _ignore_messages(self, websocket: ServerConnection) -> None:
         """Clients may talk; we read and drop it, closing floods (oversized frames: max_size, 1009)."""
@@ -220,6 +215,12 @@ async def run_worker(settings: Settings) -> None:
     await stop.wait()
     # Graceful: every client gets a close frame (1001 going away) and reconnects elsewhere; then our
     # presence row goes, so the others stop counting us at once rather than when it goes stale.
-    server.close()
-    await server.wait_closed()
-    await counter.presence.stop()
+    try:
+        server.close()
+        await server.wait_closed()
+        await counter.presence.stop()
+    finally:
+        # The last numbers (the closed sockets included) go to the files now: a forked worker ends
+        # with os._exit (multiprocessing), which runs no atexit handler.
+        if counter.metrics is not None:
+            FLUSHER.flush()
