@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 import uvloop  # noqa: E402
+from stack_common.metrics import FLUSH_SECONDS  # noqa: E402
 
 from dev.stack import DEFAULT_PORTS, Stack, free_port  # noqa: E402
 
@@ -616,9 +617,9 @@ async def run(
             result.idle_cpu_ms_per_second_per_1000_sockets = {
                 name: round(rate * 1000 / per_1000, 2) for name, rate in idle_rate.items()
             }
+        broadcasts_before = await broadcast_totals(metrics_url)
         cpu_before = usage_of(parts)
         probes_started = time.monotonic()
-        broadcasts_before = await broadcast_totals(metrics_url)
         heard: list[float] = []
         listener = await notify_listener(database_url, heard)
         load = None
@@ -725,9 +726,11 @@ async def notify_listener(database_url: str | None, heard: list[float]) -> async
 
 async def broadcast_totals(metrics_url: str | None) -> dict[str, float]:
     """Of every broadcast the counter's processes made so far, from their metrics: how many, the
-    seconds they took and the seconds their changes waited for them."""
+    seconds they took and the seconds their changes waited for them. The processes write their
+    numbers at most FLUSH_SECONDS after a broadcast (stack_common.metrics): waited for first."""
     if metrics_url is None:
         return {}
+    await asyncio.sleep(FLUSH_SECONDS + 0.5)
 
     def scrape() -> str:
         with urllib.request.urlopen(metrics_url, timeout=10) as response:
