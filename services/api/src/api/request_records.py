@@ -3,11 +3,11 @@ every log line and back out), one audit line per write (stack_common.request_ids
 on its observation (stack_common.metrics).
 
 One middleware, not one per record: the audit line and the metrics both need the status the client
-got, and each `send` wrapper costs a closure and an extra await per message. Two layers with a
-wrapper each cost 0.9 µs of CPU per request in-process more than this one (bench/README.md, "What the
-metrics cost"). Not Starlette's BaseHTTPMiddleware, which would run each request in a task of its
-own. `send` is wrapped only for requests that have an id to return, a write to record or metrics to
-count.
+got, and each `send` wrapper costs a closure and an extra await per message. With a layer and a
+wrapper each, the metrics cost twice as much CPU per request, in-process: 1.5-1.65 µs against
+0.7-0.8 (bench/README.md, "What the metrics cost"). Not Starlette's BaseHTTPMiddleware, which would
+run each request in a task of its own. `send` is wrapped only for requests that have an id to
+return, a write to record or metrics to count.
 
 The route label is the matched route's template (`/products/{product_id}`), which Starlette's router
 (or the middlewares that answer ahead of it, api.point_reads) leaves in the scope; a path that
@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class RequestRecords:
-    """Added last (app.add_middleware), so it is the outermost but Starlette's error middleware: it
-    sees every answer as the client gets it. `metrics` is None with metrics off."""
+    """Added last (app.add_middleware), so it is the outermost but for Starlette's error middleware:
+    it sees every answer as the client gets it. `metrics` is None with metrics off."""
 
     def __init__(self, app: ASGIApp, metrics: HttpMetrics | None = None) -> None:
         self.app = app
