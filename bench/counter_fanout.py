@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
 import uvloop  # noqa: E402
-from stack_common.metrics import FLUSH_SECONDS  # noqa: E402
+from stack_common.metrics_flush import FLUSH_SECONDS  # noqa: E402
 
 from dev.stack import DEFAULT_PORTS, Stack, free_port  # noqa: E402
 
@@ -727,7 +727,8 @@ async def notify_listener(database_url: str | None, heard: list[float]) -> async
 async def broadcast_totals(metrics_url: str | None) -> dict[str, float]:
     """Of every broadcast the counter's processes made so far, from their metrics: how many, the
     seconds they took and the seconds their changes waited for them. The processes write their
-    numbers at most FLUSH_SECONDS after a broadcast (stack_common.metrics): waited for first."""
+    numbers at most FLUSH_SECONDS after a broadcast (stack_common.metrics_flush): waited for
+    first."""
     if metrics_url is None:
         return {}
     await asyncio.sleep(FLUSH_SECONDS + 0.5)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from prometheus_client import REGISTRY
-from stack_common import metrics
+from stack_common import metrics, metrics_flush
 from stack_common.metrics import FLUSHER, HttpMetrics, PoolMetrics
 
 BRANDS = {"route": "/brands", "method": "GET", "status": "200"}
@@ -44,7 +44,7 @@ def test_each_request_is_one_observation_with_bounded_labels(monkeypatch) -> Non
 
 
 def test_in_a_loop_requests_are_written_together_within_a_flush_interval(monkeypatch) -> None:
-    monkeypatch.setattr(metrics, "FLUSH_SECONDS", 0.2)
+    monkeypatch.setattr(metrics_flush, "FLUSH_SECONDS", 0.2)
     http = HttpMetrics()
 
     async def scenario() -> None:
@@ -76,7 +76,7 @@ def test_an_overdue_flush_is_made_by_the_next_record(monkeypatch) -> None:
         before = value("http_request_duration_seconds_count", **BRANDS)
         http.finished(http.started(), "/brands", "GET", 200)  # arms the timer
         assert value("http_request_duration_seconds_count", **BRANDS) == before
-        now[0] += metrics.FLUSH_SECONDS  # the deadline passes without the loop running the timer
+        now[0] += metrics_flush.FLUSH_SECONDS  # the deadline passes without the loop running the timer
         http.started()
         assert value("http_request_duration_seconds_count", **BRANDS) == before + 1
         assert value("http_requests_in_flight") == 1

@@ -1,4 +1,4 @@
-"""What stack_common.metrics writes for prometheus_client: a flush of LocalHistogram adds up to what
+"""What stack_common.metrics_flush writes for prometheus_client: a flush of LocalHistogram adds up to what
 Histogram.observe would have written (it uses the client's internals, so this fails if they change),
 in the default mode and in multiprocess mode as the workers run it; and a worker's numbers still
 waiting for their flush are written when it exits."""
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, multiprocess
-from stack_common.metrics import LocalHistogram
+from stack_common.metrics_flush import LocalHistogram
 
 BUCKETS = (0.001, 0.01, 0.1, 1.0)
 # Below, on and between the bounds, past the last one, and zero.
@@ -47,7 +47,7 @@ def test_a_flush_writes_what_observe_would_have_written() -> None:
 MULTIPROCESS = """
 import json, sys
 from prometheus_client import CollectorRegistry, Histogram, multiprocess
-from stack_common.metrics import LocalHistogram
+from stack_common.metrics_flush import LocalHistogram
 buckets, values = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 observed = Histogram("observed", "by observe()", ["read"], buckets=buckets)
 flushed = Histogram("flushed", "by LocalHistogram", ["read"], buckets=buckets)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
-from stack_common import metrics
-from stack_common.metrics import FLUSHER
+from stack_common import metrics_flush
+from stack_common.metrics_flush import FLUSHER
 from websockets.protocol import State
 
 from counter.server import Counter
@@ -47,7 +47,7 @@ def no_pending_flush() -> Iterator[None]:
 
 
 def test_updates_are_not_written_one_by_one_but_within_a_flush_interval(monkeypatch) -> None:
-    monkeypatch.setattr(metrics, "FLUSH_SECONDS", 0.5)
+    monkeypatch.setattr(metrics_flush, "FLUSH_SECONDS", 0.5)
     counter = Counter(Settings(metrics_port=9102, heartbeat_seconds=0.01))
     refreshes = 0
 

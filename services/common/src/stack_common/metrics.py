@@ -3,26 +3,24 @@
 Recorded by the worker processes only, in prometheus_client's multiprocess mode: each process writes
 its numbers to files under PROMETHEUS_MULTIPROC_DIR, and the parent process serves them merged
 (stack_common.metrics_server), so each worker is counted once however the scrape lands. Import this
-module in workers, not in the parent: unlabelled metrics create their files at import.
+module in workers, not in the parent: unlabelled metrics create their files at import. The counter
+does not import it (it has none of these): see stack_common.metrics_flush.
 
-A write to such a file costs a lock, a getpid system call and an mmap store, a histogram observation
-two of them: most of what the metrics cost a request when every request wrote. So a process keeps its
-numbers in plain Python (a request adds 1 to a bucket) and writes them out at most FLUSH_SECONDS
-after recording them, from its event loop (FLUSHER): a scrape is at most that far behind. A worker
-that stops writes its last numbers when its application shuts down (each service calls
-FLUSHER.flush() then) and at interpreter exit. The counter's own metrics (counter.metrics) are kept
-and written the same way. Nothing here is used when a service's METRICS_PORT is 0 (metrics off).
+A process keeps its numbers in plain Python (a request adds 1 to a bucket) and writes them out at
+most FLUSH_SECONDS after recording them, from its event loop (stack_common.metrics_flush.FLUSHER):
+a scrape is at most that far behind. A worker that stops writes its last numbers when its
+application shuts down (each service calls FLUSHER.flush() then) and at interpreter exit. Nothing
+here is used when a service's METRICS_PORT is 0 (metrics off).
 """
 
-import asyncio
-import atexit
-import math
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 from prometheus_client import Gauge, Histogram
+
+from stack_common.metrics_flush import FLUSHER, LocalHistogram
 
 if TYPE_CHECKING:
     from stack_common.database import FairPool
@@ -37,8 +35,6 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 # UNMATCHED, never the raw path (each new label value is a new time series).
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
-# How far behind the files (and so a scrape) may be.
-FLUSH_SECONDS = 1.0
 
 # One histogram for requests and their latency: its _count is the request counter by route, method
 # and status, so a request is one observation, not a counter increment as well.
@@ -60,102 +56,6 @@ POOL_WAITERS = Gauge("db_pool_waiters", "Callers waiting for a connection now", 
 BATCH_SIZE = Histogram(
     "db_batch_size", "Requests answered by one round trip of a shared read", ["read"], buckets=BATCH_BUCKETS
 )
-
-
-class Flusher:
-    """Writes this process's pending numbers to the metric files: FLUSH_SECONDS after the first one
-    recorded since the last flush (a timer on the running event loop), when flush() is called, and
-    at interpreter exit (atexit; uvicorn ends a worker it stopped by raising the signal again, so
-    the api flushes at the end of its lifespan, and a forked counter worker runs no atexit handler,
-    so it flushes when it stops).
-
-    Whatever records calls recorded(), or checks `now >= FLUSHER.deadline` (time.perf_counter())
-    itself and then calls arm(now): a float comparison while a flush is already on its way. A timer that is overdue (its event loop
-    stopped, or too busy to run it) is replaced by a flush at once.
-    """
-
-    def __init__(self) -> None:
-        self._series: list[LocalHistogram] = []
-        self._writers: list[Callable[[], None]] = []
-        self.deadline = -math.inf  # when the pending timer should have flushed
-        self._timer: asyncio.TimerHandle | None = None
-        atexit.register(self.flush)
-
-    def add_series(self, series: "LocalHistogram") -> None:
-        self._series.append(series)
-
-    def add_writer(self, write: Callable[[], None]) -> None:
-        """`write()` writes what changed since it last ran: gauges set to their new values, counts
-        added to counters."""
-        self._writers.append(write)
-
-    def recorded(self) -> None:
-        """Something was recorded: a flush follows within FLUSH_SECONDS. (The request path, which
-        reads the clock anyway, checks the deadline itself.)"""
-        if (now := perf_counter()) >= self.deadline:
-            self.arm(now)
-
-    def arm(self, now: float) -> None:
-        """Something was recorded at `now`, past the deadline: a flush follows within FLUSH_SECONDS."""
-        if self._timer is not None:  # overdue
-            self.flush()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # recorded outside an event loop: no timer to wait for
-            self.flush()
-            return
-        self.deadline = now + FLUSH_SECONDS
-        self._timer = loop.call_later(FLUSH_SECONDS, self.flush)
-
-    def flush(self) -> None:
-        if self._timer is not None:  # run by it, or before it: either way it is no longer needed
-            self._timer.cancel()
-            self._timer = None
-        self.deadline = -math.inf
-        for series in self._series:
-            series.write()
-        for write in self._writers:
-            write()
-
-
-FLUSHER = Flusher()
-
-
-class LocalHistogram:
-    """One series of a histogram (a labelled child, or an unlabelled histogram itself), its
-    observations counted in this process until the flusher writes them to the child.
-
-    prometheus_client has no call that adds many observations at once (its maintainers declined
-    one), so write() adds to the child's bucket and sum values itself: `_buckets` (one value per
-    bucket, not cumulative) and `_sum`. Those are its internals: the version is pinned
-    (services/common/pyproject.toml) and services/common/tests/test_metrics_flush.py fails if they
-    change.
-    """
-
-    __slots__ = ("_child", "bounds", "counts", "sum")
-
-    def __init__(self, child: Histogram, buckets: Sequence[float]) -> None:
-        self._child = child
-        self.bounds = (*buckets, math.inf)
-        self.counts = [0] * len(self.bounds)
-        self.sum = 0.0
-        FLUSHER.add_series(self)
-
-    def observe(self, value: float) -> None:
-        # The first bucket whose upper bound is >= value, as Histogram.observe picks it.
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-
-    def write(self) -> None:
-        """Adds what was observed since the last write to the child."""
-        counts, total = self.counts, self.sum
-        if not any(counts):
-            return
-        self.counts, self.sum = [0] * len(counts), 0.0
-        for bucket, count in zip(self._child._buckets, counts):
-            if count:
-                bucket.inc(count)
-        self._child._sum.inc(total)
 
 
 class HttpMetrics:

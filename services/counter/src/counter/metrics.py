@@ -2,8 +2,8 @@
 merged (stack_common.metrics_server). Per-process gauges keep one series per live process (a `pid`
 label), so their sum is the service's and their spread shows processes that disagree.
 
-A worker keeps its numbers in memory (WorkerMetrics) and stack_common.metrics.FLUSHER writes them to
-the multiprocess files at most FLUSH_SECONDS after they change, as the api's and legacy's do: a
+A worker keeps its numbers in memory (WorkerMetrics) and stack_common.metrics_flush.FLUSHER writes
+them to the multiprocess files at most FLUSH_SECONDS after they change, as the api's and legacy's do: a
 file write is a lock, a getpid system call and an mmap store, and a burst of connects would
 otherwise write on every connect, disconnect and broadcast. A stopping worker writes its last
 numbers (run_worker flushes): a forked worker runs no atexit handler.
@@ -12,7 +12,7 @@ numbers (run_worker flushes): a forked worker runs no atexit handler.
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
-from stack_common.metrics import FLUSHER, LocalHistogram
+from stack_common.metrics_flush import FLUSHER, LocalHistogram
 
 PER_PROCESS = "liveall"
 # One write per socket, 20-50 µs each: from a few sockets to thousands per process.

@@ -14,7 +14,7 @@ from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from stack_common.metrics import FLUSHER
+from stack_common.metrics_flush import FLUSHER
 from stack_common.request_ids import request_id_from
 
 from counter.metrics import WorkerMetrics
