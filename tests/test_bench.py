@@ -269,3 +269,14 @@ def test_metrics_cost_is_the_median_of_alternating_pairs() -> None:
     assert not legacy_cost.passed and legacy_cost.measured == "0.940×"
     assert found["zero errors and timeouts: /api/brands via nginx, metrics on and off in turns"].passed
     assert not found["zero errors and timeouts: /legacy/brands via nginx, metrics on and off in turns"].passed
+
+
+def test_the_in_process_metrics_bench_runs_and_counts_every_request_of_its_metrics_on_variant() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.metrics_inprocess", "--chunks", "3", "--requests", "40"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:4]] == ["metrics", "metrics", "on"]
+    assert lines[4] == "requests counted with metrics on: 160"  # a warm-up chunk and 3 more of 40
