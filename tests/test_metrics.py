@@ -70,8 +70,8 @@ LEGACY_ROUTES = [
     ("GET", "/legacy/no-such-route", "unmatched"),
 ]
 
-# The workers write what they recorded at most FLUSH_SECONDS later (stack_common.metrics_flush): a scrape
-# this long after the last request has all of it.
+# The workers write what they recorded at most FLUSH_SECONDS later (stack_common.metrics_flush): a
+# scrape this long after the last request has all of it.
 SETTLE_SECONDS = FLUSH_SECONDS + 1
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -78,7 +78,7 @@ def after_next_scrape(prometheus: httpx.Client, jobs: set[str]) -> None:
 def after_next_settled_scrape(prometheus: httpx.Client, jobs: set[str]) -> None:
     """After a scrape that has everything recorded before the call, every request answered and
     every socket opened (the services' workers write their numbers within a flush interval,
-    stack_common.metrics)."""
+    stack_common.metrics_flush)."""
     time.sleep(SETTLE_SECONDS)
     after_next_scrape(prometheus, jobs)
 
