@@ -94,7 +94,7 @@ def by_role(per_process: dict[str, float]) -> dict[str, float]:
             continue
         if name in ("wrk", "nginx", "postgres"):
             roles[name] += microseconds
-        elif name in ("bench-nginx-hello", "bench-nginx-metrics-off"):
+        elif name.startswith("bench-nginx"):  # nginx alone, or in front of the metrics' twins
             roles["nginx"] += microseconds
         else:
             roles["services"] += microseconds

@@ -26,11 +26,12 @@ import asyncpg
 from bench import cpu, paced, report, wrk
 from bench.targets import (
     FLASK_WORKERS,
+    METERED,
+    MetricsTwins,
     Target,
     our_targets,
     probe_url,
     start_baselines,
-    start_metrics_off,
 )
 from dev.stack import DEFAULT_PORTS, Stack, free_port
 
@@ -40,10 +41,12 @@ QUICK_DURATION_S = 3
 # long each (bench/paced.py); with --quick, fewer.
 PACED_STEPS, QUICK_PACED_STEPS = 5, 2
 PACED_STEP_MAX_S = 10
-# What the metrics cost is a few per cent, less than two back-to-back runs differ by on a shared
-# machine: each metered target and its twin with metrics off take turns, this many pairs (the first
-# of each pair swapped every time), each run a sixth of a target's duration; with --quick, fewer.
+# What the metrics cost is a few per cent, less than two runs or two instances differ by on a shared
+# machine: fresh instances with metrics on and off take turns (bench/targets.py MetricsTwins), this
+# many pairs, each run a sixth of a target's duration, after a warm-up of at most PAIR_WARMUP_S;
+# with --quick, fewer.
 METRICS_PAIRS, QUICK_METRICS_PAIRS = 6, 2
+PAIR_WARMUP_S = 2
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -141,35 +144,35 @@ def measure_at_p99_bound(
 
 
 def measure_metrics_cost(
-    metered: Target,
-    twin: Target,
+    twins: MetricsTwins,
+    service: str,
     options: wrk.WrkOptions,
     warmup_s: float,
     pairs: int,
     raw_dir: Path,
     stack: Stack,
 ) -> dict:
-    """`metered` (metrics on) and `twin` (the same with metrics off), each warmed up, then in
-    alternating runs: each pair's two rows, the first of each pair swapped every time, so neither side
-    always runs second."""
+    """`service`'s route with metrics on and off, in pairs of runs back to back, each pair against
+    fresh instances (MetricsTwins), the first of each pair swapped every time, so neither side
+    always runs second: each pair's two rows."""
+    metered, path = METERED[service]
     run_s = max(1.0, options.duration_s / METRICS_PAIRS)
-    print(
-        f"{metered.name} against {twin.name}: {pairs} alternating pairs of {run_s:g}s runs",
-        file=sys.stderr,
-        flush=True,
-    )
-    sides = (("with", metered), ("without", twin))
-    if warmup_s > 0:
-        for _, target in sides:
-            wrk.run(target.url, options, target.script, target.script_args, duration_s=warmup_s)
+    print(f"{metered}: metrics on and off, {pairs} pairs of {run_s:g}s runs", file=sys.stderr, flush=True)
     measured = []
     for number in range(1, pairs + 1):
-        rows = {}
-        for side, target in sides if number % 2 else sides[::-1]:
-            raw_path = raw_dir / f"{metered.name}-pair{number}-{side}.txt"
-            rows[side] = measure_once(target, options, raw_path, stack, duration_s=run_s)
+        targets = twins.start(service, number)
+        try:
+            sides = list(targets.items()) if number % 2 else list(targets.items())[::-1]
+            for _, target in sides:  # a fresh instance fills its pool and caches first
+                wrk.run(target.url, options, duration_s=min(warmup_s, PAIR_WARMUP_S))
+            rows = {}
+            for side, target in sides:
+                raw_path = raw_dir / f"{metered}-pair{number}-{side}.txt"
+                rows[side] = measure_once(target, options, raw_path, stack, duration_s=run_s)
+        finally:
+            twins.stop(targets)
         measured.append(rows)
-    return {"name": metered.name, "label": metered.label, "run_s": run_s, "pairs": measured}
+    return {"name": metered, "label": f"{path} via nginx", "run_s": run_s, "pairs": measured}
 
 
 def save(run_dir: Path, results_dir: Path, rows: list[dict], run: dict, text: str) -> None:
@@ -205,20 +208,16 @@ def main(argv: list[str] | None = None) -> int:
             *start_baselines(stack, args.workers, product_ids),
             *our_targets(stack, product_ids, token),
         ]
-        # What the metrics cost: each /brands target beside a twin with metrics off, measured last.
-        metrics_off = start_metrics_off(stack)
-        by_name = {target.name: target for target in targets}
-        twins = [(by_name[name], twin) for name, twin in metrics_off.items()]
+        # What the metrics cost, measured last: selected by these names, as if they were targets.
+        metered = {f"{name}-metrics-off": service for service, (name, _) in METERED.items()}
         if args.only:
             wanted = set(args.only.split(","))
-            unknown = (
-                wanted - {target.name for target in targets} - {twin.name for twin in metrics_off.values()}
-            )
+            unknown = wanted - {target.name for target in targets} - set(metered)
             if unknown:
                 raise SystemExit(f"unknown targets: {', '.join(sorted(unknown))}")
             targets = [target for target in targets if target.name in wanted]
-            twins = [(metered, twin) for metered, twin in twins if twin.name in wanted]
-        stack.wait_ready(urls=[probe_url(target) for target in [*targets, *(twin for _, twin in twins)]])
+            metered = {name: service for name, service in metered.items() if name in wanted}
+        stack.wait_ready(urls=[probe_url(target) for target in targets])
 
         rows = []
         for number, target in enumerate(targets, 1):
@@ -237,9 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             if target.process is not None and target.process not in remaining:
                 stack.stop_process(target.process)
         pairs = QUICK_METRICS_PAIRS if args.quick else METRICS_PAIRS
+        twins = MetricsTwins(stack) if metered else None
         metrics_cost = [
-            measure_metrics_cost(metered, twin, options, args.warmup, pairs, run_dir / "wrk", stack)
-            for metered, twin in twins
+            measure_metrics_cost(twins, service, options, args.warmup, pairs, run_dir / "wrk", stack)
+            for service in metered.values()
         ]
         report.with_ratios(rows)
         found = report.checks(rows, metrics_cost)

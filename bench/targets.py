@@ -257,36 +257,59 @@ def our_targets(stack: Stack, product_ids: tuple[int, int], token: str) -> list[
     ]
 
 
-def start_metrics_off(stack: Stack) -> dict[str, Target]:
-    """The api and legacy once more with their metrics off (METRICS_PORT=0), behind an nginx of their
-    own: each /brands target gets a twin that differs only in recording metrics, by its name."""
-    api = stack.start_service_instance("api", "bench-api-metrics-off", env={"METRICS_PORT": "0"})
-    legacy = stack.start_service_instance("legacy", "bench-legacy-metrics-off", env={"METRICS_PORT": "0"})
-    port = free_port()
-    stack.start_nginx(
-        "bench-nginx-metrics-off",
-        LISTEN_PORT=str(port),
-        STATUS_LISTEN=f"127.0.0.1:{free_port()}",
-        API_UPSTREAM=api.removeprefix("http://"),
-        LEGACY_UPSTREAM=legacy.removeprefix("http://"),
-    )
-    edge = f"http://127.0.0.1:{port}"
-    return {
-        "api-nginx": Target(
-            "api-nginx-metrics-off",
-            "/api/brands via nginx, metrics off",
-            "ours",
-            f"{edge}/api/brands",
-            "services/api behind nginx as deployed, with METRICS_PORT=0: what the metrics cost",
-        ),
-        "legacy-nginx": Target(
-            "legacy-nginx-metrics-off",
-            "/legacy/brands via nginx, metrics off",
-            "ours",
-            f"{edge}/legacy/brands",
-            "services/legacy behind nginx as deployed, with METRICS_PORT=0: what the metrics cost",
-        ),
-    }
+# The routes whose metrics' cost is measured: service → (the target it stands for, its path via nginx).
+METERED = {"api": ("api-nginx", "/api/brands"), "legacy": ("legacy-nginx", "/legacy/brands")}
+
+
+class MetricsTwins:
+    """What the metrics cost, free of which process happens to be faster: each pair of runs gets a
+    fresh instance of the service with its metrics on and one with them off (METRICS_PORT=0), each
+    behind one of two nginx of their own, the two swapped every pair.
+
+    Two instances of the same code and settings differ by up to 8 µs of CPU per request in one
+    sitting on this machine (bench/README.md, sixth round): as much as the metrics cost. The stack's
+    own instance against one twin measured that difference with the metrics', for the whole run."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        # Per edge: its URL and the ports its api and legacy upstreams are started on.
+        self.edges: list[tuple[str, dict[str, int]]] = []
+        for edge in ("a", "b"):
+            upstreams, port = {"api": free_port(), "legacy": free_port()}, free_port()
+            stack.start_nginx(
+                f"bench-nginx-twins-{edge}",
+                LISTEN_PORT=str(port),
+                STATUS_LISTEN=f"127.0.0.1:{free_port()}",
+                API_UPSTREAM=f"127.0.0.1:{upstreams['api']}",
+                LEGACY_UPSTREAM=f"127.0.0.1:{upstreams['legacy']}",
+            )
+            self.edges.append((f"http://127.0.0.1:{port}", upstreams))
+
+    # Each side of a pair: its name in the results, whether its metrics are on, the environment added.
+    SIDES = (("with", "on", {}), ("without", "off", {"METRICS_PORT": "0"}))
+
+    def start(self, service: str, pair: int) -> dict[str, Target]:
+        """Pair number `pair`'s fresh instances of `service`, serving: side ("with", "without") → target."""
+        metered, path = METERED[service]
+        edges = self.edges if pair % 2 else self.edges[::-1]
+        targets = {}
+        for (side, metrics, env), (edge, upstreams) in zip(self.SIDES, edges):
+            process = f"bench-{service}-metrics-{metrics}"
+            self.stack.start_service_instance(service, process, upstreams[service], env)
+            targets[side] = Target(
+                f"{metered}-metrics-{metrics}",
+                f"{path} via nginx, metrics {metrics}",
+                "ours",
+                f"{edge}{path}",
+                f"a fresh services/{service} behind nginx as deployed, metrics {metrics}",
+                process=process,
+            )
+        self.stack.wait_ready(urls=[target.url for target in targets.values()])
+        return targets
+
+    def stop(self, targets: dict[str, Target]) -> None:
+        for target in targets.values():
+            self.stack.stop_process(target.process)
 
 
 def start_nginx_hello(stack: Stack) -> Target:

@@ -232,7 +232,7 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
     assert len(saved["run"]["checks"]) == 20
     assert table.count("PASS  ") + table.count("FAIL  ") == 20
     assert "nginx CPU per proxied request (µs): /api/brands " in table
-    # The metrics' cost: both /brands routes in alternating pairs, each twin behind its own nginx.
+    # The metrics' cost: both /brands routes in pairs of fresh instances, each behind an nginx of its own.
     costs = {cost["name"]: cost for cost in saved["run"]["metrics_cost"]}
     assert set(costs) == {"api-nginx", "legacy-nginx"}
     for cost in costs.values():
@@ -241,6 +241,9 @@ def test_quick_benchmark_runs_every_target(tmp_path: Path) -> None:
             assert pair["with"]["url"] != pair["without"]["url"]
             assert pair["without"]["requests_per_s"] > 0
             assert pair["without"]["cpu_us_per_request"]["nginx"] > 0
+        # The two nginx in front of the twins change sides from one pair to the next.
+        first, second = cost["pairs"]
+        assert first["with"]["url"] == second["without"]["url"]
     assert "| /legacy/brands via nginx | " in table.split("What the metrics cost")[1]
 
 
