@@ -94,7 +94,7 @@ def with_ratios(rows: list[dict]) -> list[dict]:
 
 
 def metrics_cost_summary(cost: dict) -> dict:
-    """One metered route's alternating pairs (bench/run.py measure_metrics_cost) in a few figures: each
+    """One metered route's pairs of runs (bench/run.py measure_metrics_cost) in a few figures: each
     pair's ratio of req/s with metrics over without, their median (what the target is judged on: each
     pair ran back to back, so a slow stretch of the machine slows both of its runs, and the median
     leaves out a pair that one passing disturbance split), and the service's CPU per request."""
@@ -221,13 +221,13 @@ def nginx_per_route(rows: list[dict]) -> list[str]:
 
 
 def metrics_cost_table(metrics_cost: list[dict]) -> list[str]:
-    """Each metered route's alternating pairs, metrics on against off."""
+    """Each metered route's pairs of runs, metrics on against off."""
     if not metrics_cost:
         return []
     lines = [
         "",
         f"What the metrics cost ({len(metrics_cost[0]['pairs'])} pairs of {metrics_cost[0]['run_s']:g} s runs, "
-        "metrics on and off in turns, the first of each pair swapped every time; medians):",
+        "each pair against fresh instances with metrics on and off, the first swapped every time; medians):",
         "",
         "| Route | req/s with | req/s without | each pair, with ÷ without | median | services µs/request with / without |",
         "|---|---:|---:|---|---:|---:|",
