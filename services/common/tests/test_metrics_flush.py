@@ -1,7 +1,7 @@
 """What stack_common.metrics_flush writes for prometheus_client: a flush of LocalHistogram adds up to what
 Histogram.observe would have written (it uses the client's internals, so this fails if they change),
-in the default mode and in multiprocess mode as the workers run it; and a worker's numbers still
-waiting for their flush are written when it exits."""
+in the default mode and in multiprocess mode as the workers run it; a gauge is written only when its
+value changed; and a worker's numbers still waiting for their flush are written when it exits."""
 
 import json
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, multiprocess
-from stack_common.metrics_flush import LocalHistogram
+from stack_common.metrics_flush import ChangedGauges, LocalHistogram
 
 BUCKETS = (0.001, 0.01, 0.1, 1.0)
 # Below, on and between the bounds, past the last one, and zero.
@@ -27,6 +27,28 @@ def samples(registry: CollectorRegistry, name: str) -> dict[str, float]:
         for sample in family.samples
         if not sample.name.endswith("_created")
     }
+
+
+class CountedGauge:
+    """Stands in for a Gauge: the values set on it, in order."""
+
+    def __init__(self) -> None:
+        self.set_to: list[float] = []
+
+    def set(self, value: float) -> None:
+        self.set_to.append(value)
+
+
+def test_gauges_are_written_only_when_their_value_changed() -> None:
+    sockets, heartbeat = CountedGauge(), CountedGauge()
+    gauges = ChangedGauges((sockets, heartbeat), written=(0, None))
+    gauges.write(0, None)  # as written, and not known yet: nothing to write
+    gauges.write(3, None)
+    gauges.write(3, 1700000000.0)
+    gauges.write(3, 1700000000.0)
+    gauges.write(0, 1700000005.0)
+    assert sockets.set_to == [3, 0]
+    assert heartbeat.set_to == [1700000000.0, 1700000005.0]
 
 
 def test_a_flush_writes_what_observe_would_have_written() -> None:
@@ -47,7 +69,7 @@ def test_a_flush_writes_what_observe_would_have_written() -> None:
 MULTIPROCESS = """
 import json, sys
 from prometheus_client import CollectorRegistry, Histogram, multiprocess
-from stack_common.metrics_flush import LocalHistogram
+from stack_common.metrics_flush import ChangedGauges, LocalHistogram
 buckets, values = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 observed = Histogram("observed", "by observe()", ["read"], buckets=buckets)
 flushed = Histogram("flushed", "by LocalHistogram", ["read"], buckets=buckets)

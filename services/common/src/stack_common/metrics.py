@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Gauge, Histogram
 
-from stack_common.metrics_flush import FLUSHER, LocalHistogram
+from stack_common.metrics_flush import FLUSHER, ChangedGauges, LocalHistogram
 
 if TYPE_CHECKING:
     from stack_common.database import FairPool
@@ -66,8 +66,8 @@ class HttpMetrics:
 
     def __init__(self) -> None:
         self.in_flight = 0
-        self._published_in_flight = 0
         self._series: dict[tuple[str, str, int], LocalHistogram] = {}
+        self._in_flight_gauge = ChangedGauges((IN_FLIGHT,), written=(0,))
         FLUSHER.add_writer(self._publish_in_flight)
 
     def started(self) -> float:
@@ -95,9 +95,7 @@ class HttpMetrics:
             FLUSHER.arm(now)
 
     def _publish_in_flight(self) -> None:
-        if self.in_flight != self._published_in_flight:
-            IN_FLIGHT.set(self.in_flight)
-            self._published_in_flight = self.in_flight
+        self._in_flight_gauge.write(self.in_flight)
 
 
 class PoolMetrics:
@@ -107,20 +105,15 @@ class PoolMetrics:
     def __init__(self, max_size: int) -> None:
         POOL_MAX.set(max_size)
         self._pool: FairPool | None = None
-        self._published: tuple[int, int, int] = (0, 0, 0)
+        self._gauges = ChangedGauges((POOL_SIZE, POOL_IN_USE, POOL_WAITERS), written=(0, 0, 0))
         FLUSHER.add_writer(self._publish)
 
     def watch(self, pool: "FairPool") -> None:
         self._pool = pool
 
     def _publish(self) -> None:
-        if self._pool is None:
-            return
-        now = (self._pool.size, self._pool.in_use, self._pool.waiting)
-        for gauge, value, published in zip((POOL_SIZE, POOL_IN_USE, POOL_WAITERS), now, self._published):
-            if value != published:
-                gauge.set(value)
-        self._published = now
+        if self._pool is not None:
+            self._gauges.write(self._pool.size, self._pool.in_use, self._pool.waiting)
 
 
 def batch_size_observer(read: str) -> Callable[[int], None]:

@@ -1,7 +1,8 @@
 """What a worker process records, kept in memory and written to prometheus_client's metric files at
-most FLUSH_SECONDS later (FLUSHER), and the histogram series that counts its observations so
-(LocalHistogram). Every service's workers use it: stack_common.metrics for the requests, the pool
-and the batched reads, counter.metrics for the counter's own.
+most FLUSH_SECONDS later (FLUSHER), the histogram series that counts its observations so
+(LocalHistogram), and the gauges a flush writes when their values changed (ChangedGauges). Every
+service's workers use it: stack_common.metrics for the requests, the pool and the batched reads,
+counter.metrics for the counter's own.
 
 A write to a multiprocess file costs a lock, a getpid system call and an mmap store, a histogram
 observation two of them: most of what the metrics cost a request when every request wrote. This
@@ -17,7 +18,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from time import perf_counter
 
-from prometheus_client import Histogram
+from prometheus_client import Gauge, Histogram
 
 # How far behind the files (and so a scrape) may be.
 FLUSH_SECONDS = 1.0
@@ -117,3 +118,21 @@ class LocalHistogram:
             if count:
                 bucket.inc(count)
         self._child._sum.inc(total)
+
+
+class ChangedGauges:
+    """Gauges whose values a flush writes, each only when it differs from the value last written
+    (`written` at first): a write is what counting in memory saves. A value of None is not known yet
+    and leaves its gauge as it is."""
+
+    __slots__ = ("_gauges", "_written")
+
+    def __init__(self, gauges: Sequence[Gauge], written: Sequence[float | None]) -> None:
+        self._gauges = tuple(gauges)
+        self._written = list(written)
+
+    def write(self, *values: float | None) -> None:
+        for index, (gauge, value) in enumerate(zip(self._gauges, values)):
+            if value is not None and value != self._written[index]:
+                gauge.set(value)
+                self._written[index] = value

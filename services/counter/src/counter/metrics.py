@@ -12,7 +12,7 @@ numbers (run_worker flushes): a forked worker runs no atexit handler.
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
-from stack_common.metrics_flush import FLUSHER, LocalHistogram
+from stack_common.metrics_flush import FLUSHER, ChangedGauges, LocalHistogram
 
 PER_PROCESS = "liveall"
 # One write per socket, 20-50 µs each: from a few sockets to thousands per process.
@@ -67,7 +67,7 @@ class WorkerMetrics:
         self.heartbeat_duration = LocalHistogram(HEARTBEAT_DURATION, HEARTBEAT_BUCKETS)
         SOCKETS.set(0)
         USERS_SHOWN.set(0)
-        self._written: tuple[int, int, float | None] = (0, 0, None)  # sockets, users shown, heartbeat
+        self._gauges = ChangedGauges((SOCKETS, USERS_SHOWN, LAST_HEARTBEAT), written=(0, 0, None))
         FLUSHER.add_writer(self._write)
 
     def sockets_changed(self, sockets: int) -> None:
@@ -98,8 +98,4 @@ class WorkerMetrics:
         if self.heartbeat_failures:
             HEARTBEAT_FAILURES.inc(self.heartbeat_failures)
             self.heartbeat_failures = 0
-        now = (self.sockets, self.users_shown, self.last_heartbeat)
-        for gauge, value, written in zip((SOCKETS, USERS_SHOWN, LAST_HEARTBEAT), now, self._written):
-            if value != written and value is not None:
-                gauge.set(value)
-        self._written = now
+        self._gauges.write(self.sockets, self.users_shown, self.last_heartbeat)
