@@ -4,21 +4,20 @@ from collections.abc import Callable
 
 from aiohttp import web
 from stack_common.fresh_reads import FreshKeyedReads, FreshReads
-from stack_common.metrics import batch_size_observer
+from stack_common.metrics import HttpMetrics, batch_size_observer
 
 from legacy.db import POOL, pool_context
 from legacy.errors import json_errors
-from legacy.metrics import request_metrics, write_metrics
-from legacy.request_ids import request_ids
+from legacy.request_records import request_records, write_metrics
 from legacy.routes import BRANDS_JSON, PRODUCT_BY_ID, read_brands_json, read_products_by_id, routes
 from legacy.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
-    # Metrics outermost: they see every answer as the client gets it.
-    middlewares = [request_metrics()] if settings.metrics_on else []
-    app = web.Application(middlewares=[*middlewares, request_ids, json_errors], client_max_size=64 * 1024)
+    # The records outermost: they see every answer as the client gets it.
+    records = request_records(HttpMetrics() if settings.metrics_on else None)
+    app = web.Application(middlewares=[records, json_errors], client_max_size=64 * 1024)
     app.cleanup_ctx.append(pool_context(settings))
     if settings.metrics_on:
         app.on_cleanup.append(write_metrics)  # after the pool's context has closed it
