@@ -197,6 +197,10 @@ class Result:
     cpu_ms_per_change_per_1000_sockets_net_of_idle: dict[str, float] = field(default_factory=dict)
     timeouts: int = 0
     handshake_retries: int = 0  # connects refused (ramp-up and probes) and tried again
+    # The ramp-up's refused connects by what they got: an HTTP status, or "closed" (reset or closed
+    # before an answer) or "unconnected". A 500 is an error of the stack's own (nginx out of
+    # worker_connections once did it), never a slow counter's (502, 504).
+    refused_by_answer: dict[str, int] = field(default_factory=dict)
     memory_bytes_per_socket: dict[str, int] = field(default_factory=dict)  # counter, nginx
     mix: dict[str, float] = field(default_factory=dict)  # the load test's mix meanwhile (--mix-seconds)
     cpu_count: int = os.cpu_count() or 1
@@ -322,6 +326,7 @@ class HeldFleet:
         self.unstarted = clients
         self.retry_at: list[tuple[float, int]] = []  # (when, attempts so far) of refused joins
         self.retries = 0
+        self.refused_by_answer: dict[str, int] = {}
         self.target: int | None = None
         self.reached = 0
         self.first: float | None = None
@@ -374,7 +379,7 @@ class HeldFleet:
     def _connected(self, held: HeldSocket) -> None:
         error = held.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if error:
-            self._refused(held)
+            self._refused(held, "unconnected")
             return
         held.state = UPGRADING
         key = base64.b64encode(os.urandom(16)).decode()
@@ -397,8 +402,11 @@ class HeldFleet:
             return
         held.buffer += data
         end = held.buffer.find(b"\r\n\r\n")
-        if not data or (end >= 0 and not held.buffer.startswith(b"HTTP/1.1 101")):
-            self._refused(held)  # nginx answers 502/504 when the counter is slow to accept
+        if not data:
+            self._refused(held, "closed")
+        elif end >= 0 and not held.buffer.startswith(b"HTTP/1.1 101"):
+            # nginx answers 502/504 when the counter is slow to accept
+            self._refused(held, held.buffer.split(b" ", 2)[1].decode("latin-1"))
         elif end >= 0:
             held.buffer = held.buffer[end + 4 :]
             held.state = OPEN
@@ -407,13 +415,17 @@ class HeldFleet:
             if held.buffer:  # the first count came with the answer
                 self._frames(held)
             if len(self.held) == self.clients:
-                self.pipe.send(("opened", len(self.held), self.retries))
+                self.pipe.send(("opened", len(self.held), self.retries, self.refused_by_answer))
 
-    def _refused(self, held: HeldSocket) -> None:
+    def _refused(self, held: HeldSocket, answer: str) -> None:
+        self.refused_by_answer[answer] = self.refused_by_answer.get(answer, 0) + 1
         self._drop(held)
         self.upgrading.discard(held)
         if held.attempts + 1 >= JOIN_ATTEMPTS:
-            raise ConnectionError(f"{JOIN_ATTEMPTS} attempts to open a socket to {self.address} failed")
+            raise ConnectionError(
+                f"{JOIN_ATTEMPTS} attempts to open a socket to {self.address} failed; "
+                f"refused connects so far by answer: {self.refused_by_answer}"
+            )
         self.retries += 1
         self.retry_at.append((time.monotonic() + 0.5 + random.random(), held.attempts + 1))
         self.retry_at.sort()
@@ -598,6 +610,9 @@ async def run(
         opened = [await holder.reply(options.max_seconds) for holder in holders]
         assert sum(reply[1] for reply in opened) == options.clients
         result.handshake_retries = sum(reply[2] for reply in opened)
+        for reply in opened:
+            for answer, count in reply[3].items():
+                result.refused_by_answer[answer] = result.refused_by_answer.get(answer, 0) + count
         base = await settle(holders, url, deadline)
         result.ramp_seconds = round(time.monotonic() - started, 2)
         await asyncio.sleep(1.5)  # a heartbeat: every row is rewritten with its current count
@@ -781,7 +796,8 @@ def print_table(results: list[Result]) -> None:
               f"{d.get('p50', '-'):>9}/{d.get('p99', '-')}/{d.get('max', '-'):<9} "
               f"{r.first_client_ms.get('p50', '-'):>9} {r.timeouts:>8}  {per_process}")
         if r.handshake_retries:
-            notes.append(f"{r.target}: {r.handshake_retries} refused connects tried again")
+            answers = ", ".join(f"{answer} ×{count}" for answer, count in sorted(r.refused_by_answer.items()))
+            notes.append(f"{r.target}: {r.handshake_retries} refused connects tried again ({answers or '-'})")
         if r.memory_bytes_per_socket:
             memory = ", ".join(f"{name} {size:,} B" for name, size in r.memory_bytes_per_socket.items())
             notes.append(f"{r.target}: resident memory per held socket: {memory}")
@@ -821,6 +837,8 @@ def print_table(results: list[Result]) -> None:
                 passed = samples["p99"] < P99_TARGET_MS
                 print(f"{'PASS' if passed else 'FAIL'}  {r.target} ({r.clients} sockets): p99 from a {what} "
                       f"until every client has the count < {P99_TARGET_MS} ms: {samples['p99']} ms")
+        errors = r.refused_by_answer.get("500", 0)
+        print(f"{'FAIL' if errors else 'PASS'}  {r.target} ({r.clients} sockets): no connect answered 500: {errors}")
 
 
 def main() -> int:

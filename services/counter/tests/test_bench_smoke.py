@@ -86,7 +86,7 @@ def test_the_benchmarks_held_sockets_read_every_frame_and_answer_pings() -> None
     assert head.startswith(b"GET /counter HTTP/1.1\r\n") and b"Sec-WebSocket-Key: " in head
     answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
     conn.sendall(answer + b"\x81\x013")  # the first count in the same packet as the answer
-    assert reply() == ("opened", 1, 0)
+    assert reply() == ("opened", 1, 0, {})
     orders.send(("expect", 3, 5))
     assert reply() == ("armed",)
     assert reply()[0] == "reached"
