@@ -8,7 +8,8 @@ do, that answer the websocket handshake and then only hold their sockets — wri
 frame to every socket it holds with a plain `socket.send` each (no event loop, no library: the least
 Python can do per socket). The clients are as lean: holder processes of `--per-process` sockets that
 read every socket with `os.read` in an `epoll` loop and parse each frame (header, length, the count),
-resting `--read-pause-ms` after each batch of reads as bench/counter_fanout.py's holders do.
+resting `--read-pause-ms` after each batch of reads as bench/counter_fanout.py's holders do; a
+handshake reset during the ramp-up is tried again after a pause, and counted.
 Through nginx the sockets go through the stack's own nginx config (nginx/templates/, rendered as
 dev/stack.py does), so nginx relays every frame exactly as it relays the counter's.
 
@@ -29,6 +30,7 @@ import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import random
 import resource
 import select
 import shutil
@@ -49,6 +51,7 @@ from dev.stack import DEFAULT_PORTS, Stack, free_port, nginx_user, render_nginx
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455's, for Sec-WebSocket-Accept
 WAIT_SECONDS = 60.0
+HANDSHAKE_ATTEMPTS = 10
 
 
 def read_head(sock: socket.socket) -> bytes:
@@ -122,17 +125,29 @@ def hold(
     )
     poller = select.epoll()
     held: dict[int, socket.socket] = {}
+    retries = 0
     for _ in range(clients):
-        conn = socket.create_connection(("127.0.0.1", port), timeout=WAIT_SECONDS)
-        conn.sendall(request.replace("{key}", base64.b64encode(os.urandom(16)).decode()).encode())
-        head = read_head(conn)
+        for attempt in range(HANDSHAKE_ATTEMPTS):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=WAIT_SECONDS)
+            try:
+                conn.sendall(request.replace("{key}", base64.b64encode(os.urandom(16)).decode()).encode())
+                head = read_head(conn)
+                break
+            except ConnectionError:
+                # A burst of connects can find nginx's accepting worker short of connections, and
+                # it resets them: tried again after a pause, as counter_fanout.py's clients do.
+                conn.close()
+                if attempt == HANDSHAKE_ATTEMPTS - 1:
+                    raise
+                retries += 1
+                time.sleep(0.2 + random.random() / 2)
         if not head.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(head.split(b"\r\n")[0].decode())
         conn.setblocking(False)
         held[conn.fileno()] = conn
         poller.register(conn.fileno(), select.EPOLLIN)
     poller.register(pipe.fileno(), select.EPOLLIN)
-    pipe.send(("opened", len(held)))
+    pipe.send(("opened", len(held), retries))
     expected, reached, first, last = -1, 0, 0.0, 0.0
     read, pipe_fd = os.read, pipe.fileno()
     while True:
@@ -215,8 +230,7 @@ def run(target: str, options: argparse.Namespace, state: Path) -> dict:
             )
             process.start()
             holders.append((process, parent))
-        for _, pipe in holders:
-            expect(pipe, "opened")
+        retries = sum(expect(pipe, "opened")[2] for _, pipe in holders)
         held = []
         for _, pipe in servers:
             pipe.send(("held",))
@@ -271,6 +285,7 @@ def run(target: str, options: argparse.Namespace, state: Path) -> dict:
         "target": target,
         "clients": options.clients,
         "held_per_server": held,
+        "handshake_retries": retries,
         "latency_ms": {"p50": round(statistics.median(latencies) * 1000, 1), "p99": ms(latencies, 99),
                        "max": ms(latencies, 100)},
         "first_client_ms_p50": round(statistics.median(firsts) * 1000, 1),
@@ -312,7 +327,8 @@ def main() -> int:
         cpu = ", ".join(f"{name} {us}" for name, us in r["cpu_us_per_socket_per_round"].items())
         print(f"{r['target']}: {r['clients']} sockets ({' + '.join(map(str, r['held_per_server']))}): "
               f"last client p50 / p99 / max {r['latency_ms']['p50']} / {r['latency_ms']['p99']} / "
-              f"{r['latency_ms']['max']} ms, first {r['first_client_ms_p50']} ms, "
+              f"{r['latency_ms']['max']} ms ({r['handshake_retries']} handshakes tried again), "
+              f"first {r['first_client_ms_p50']} ms, "
               f"servers' write loop {r['write_loop_ms_p50']} ms; CPU µs per socket per round: {cpu}")
     return 0
 
