@@ -1,6 +1,7 @@
 """What the test folders share besides fixtures (those are in conftest.py): polling with a deadline,
-a database connection that is always closed, what the seed wrote, and Faults (behind conftest's
-`faults` fixture) for tests that stop, signal or freeze PostgreSQL and the services.
+a database connection that is always closed, what the seed wrote, what a service's metrics counted
+in process, and Faults (behind conftest's `faults` fixture) for tests that stop, signal or freeze
+PostgreSQL and the services.
 
 Imported as `tests.helpers` (pytest puts the project root on sys.path: `pythonpath` in pyproject).
 """
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
+from prometheus_client import REGISTRY
 
 from dev.stack import SERVICES, Stack
 
@@ -23,6 +25,21 @@ SEEDED_PRODUCT_IDS = range(1, 1001)
 FIRST_PRODUCT = {"product_id": 1, "product_name": "Classic Cotton Jacket", "brand_id": 1}
 # The largest id the int4 keys can hold.
 INT4_MAX = 2**31 - 1
+
+
+class FailingBrandsRead:
+    """Stands in for a service's brand-list read (its FreshReads): fails in a way no route expects,
+    so the answer is the service's own 500."""
+
+    async def get(self) -> bytes:
+        raise RuntimeError("the brand list's read broke")
+
+
+def requests_counted(route: str, method: str, status: int) -> float:
+    """The requests this process's metrics observed (stack_common.metrics, flushed) for one route
+    template, method and status: the tests that run a service's app in process read them here."""
+    labels = {"route": route, "method": method, "status": str(status)}
+    return REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) or 0.0
 
 
 def wait_until(

@@ -7,11 +7,11 @@ import asyncio
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
-from stack_common.metrics import FLUSHER
-
 from api.main import create_app
 from api.settings import Settings
+from stack_common.metrics import FLUSHER
+
+from tests.helpers import FailingBrandsRead, requests_counted
 
 # (method, path, the route template counted, status); none of them reaches the database, which the
 # lifespan would open and which does not run here.
@@ -20,25 +20,13 @@ REQUESTS = [
     ("GET", "/no-such-route", "unmatched", 404),
     ("PATCH", "/brands", "/brands", 405),
     ("DELETE", "/products/1", "/products/{product_id}", 401),  # no write token
-    ("GET", "/brands", "/brands", 500),  # its read fails (FailingRead): Starlette's own 500
+    ("GET", "/brands", "/brands", 500),  # its read fails (FailingBrandsRead): Starlette's own 500
 ]
-
-
-class FailingRead:
-    """app.state.brands_json whose read raises what no handler turns into an answer."""
-
-    async def get(self) -> bytes:
-        raise RuntimeError("the brand list's read broke")
-
-
-def counted(route: str, method: str, status: int) -> float:
-    labels = {"route": route, "method": method, "status": str(status)}
-    return REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) or 0.0
 
 
 def send_each(metrics_on: bool, request_id: str | None) -> list[httpx.Response]:
     app = create_app(Settings(metrics_port=9100 if metrics_on else 0, write_tokens_file=None))
-    app.state.brands_json = FailingRead()
+    app.state.brands_json = FailingBrandsRead()
     headers = {"X-Request-ID": request_id} if request_id is not None else {}
 
     async def send() -> list[httpx.Response]:
@@ -56,10 +44,10 @@ def send_each(metrics_on: bool, request_id: str | None) -> list[httpx.Response]:
 def test_each_request_is_counted_once_with_its_route_and_status(
     metrics_on: bool, request_id: str | None
 ) -> None:
-    before = [counted(route, method, status) for method, _, route, status in REQUESTS]
+    before = [requests_counted(route, method, status) for method, _, route, status in REQUESTS]
     responses = send_each(metrics_on, request_id)
     assert [response.status_code for response in responses] == [status for _, _, _, status in REQUESTS]
-    after = [counted(route, method, status) for method, _, route, status in REQUESTS]
+    after = [requests_counted(route, method, status) for method, _, route, status in REQUESTS]
     assert [a - b for a, b in zip(after, before)] == [1 if metrics_on else 0] * len(REQUESTS)
     # The 500 is Starlette's, outside this middleware: only the answers it passes on carry the id.
     assert [response.headers.get("x-request-id") for response in responses[:-1]] == [request_id] * (

@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from legacy.app import create_app
 from legacy.routes import BRANDS_JSON
 from legacy.settings import Settings
-from prometheus_client import REGISTRY
 from stack_common.metrics_flush import FLUSHER
+
+from tests.helpers import FailingBrandsRead, requests_counted
 
 # (method, path, the route template counted, status); none of them reaches the database.
 REQUESTS = [
@@ -23,20 +24,8 @@ REQUESTS = [
     # an audit line all the same.
     ("PATCH", "/brands", "unmatched", 405),
     ("POST", "/products/1", "unmatched", 405),
-    ("GET", "/brands", "/brands", 500),  # its read fails (FailingRead): json_errors' 500
+    ("GET", "/brands", "/brands", 500),  # its read fails (FailingBrandsRead): json_errors' 500
 ]
-
-
-class FailingRead:
-    """app[BRANDS_JSON] whose read raises what only json_errors turns into an answer."""
-
-    async def get(self) -> bytes:
-        raise RuntimeError("the brand list's read broke")
-
-
-def counted(route: str, method: str, status: int) -> float:
-    labels = {"route": route, "method": method, "status": str(status)}
-    return REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) or 0.0
 
 
 def send_each(metrics_on: bool, request_id: str | None) -> list[tuple[int, str | None]]:
@@ -44,7 +33,7 @@ def send_each(metrics_on: bool, request_id: str | None) -> list[tuple[int, str |
     # Port 9 (discard): nothing listens, and nothing connects before a request needs it.
     database_url = "postgresql://legacy@127.0.0.1:9/products"
     app = create_app(Settings(database_url=database_url, metrics_port=9101 if metrics_on else 0))
-    app[BRANDS_JSON] = FailingRead()
+    app[BRANDS_JSON] = FailingBrandsRead()
     headers = {"X-Request-ID": request_id} if request_id is not None else {}
 
     async def send() -> list[tuple[int, str | None]]:
@@ -65,11 +54,11 @@ def send_each(metrics_on: bool, request_id: str | None) -> list[tuple[int, str |
 def test_each_request_is_counted_once_with_its_route_and_status(
     metrics_on: bool, request_id: str | None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    before = [counted(route, method, status) for method, _, route, status in REQUESTS]
+    before = [requests_counted(route, method, status) for method, _, route, status in REQUESTS]
     with caplog.at_level(logging.INFO, logger="audit"):
         answers = send_each(metrics_on, request_id)
     assert answers == [(status, request_id) for _, _, _, status in REQUESTS]
-    after = [counted(route, method, status) for method, _, route, status in REQUESTS]
+    after = [requests_counted(route, method, status) for method, _, route, status in REQUESTS]
     assert [a - b for a, b in zip(after, before)] == [1 if metrics_on else 0] * len(REQUESTS)
     audit = [record for record in caplog.records if record.name == "audit"]
     assert [(r.method, r.path, r.status, r.request_id) for r in audit] == [
