@@ -44,7 +44,9 @@ class Prometheus:
     def scrape_again(self, jobs: str) -> None:
         """Until every target of the jobs (a regex) has been scraped since now."""
         now = time.time()
-        wait_until(lambda: min(self.by(f'timestamp(up{{job=~"{jobs}"}})').values() or [0]) > now,
+        # By job and instance: without labels, by() would fold every target into one key.
+        scraped = f'timestamp(up{{job=~"{jobs}"}})'
+        wait_until(lambda: min(self.by(scraped, "job", "instance").values() or [0]) > now,
                    30, lambda: f"{jobs} not scraped again")
 
 
